@@ -1,0 +1,27 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET_VARIABLES = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own store and no provider keys from the developer's environment."""
+    store = tmp_path / "store.sqlite"
+    monkeypatch.setenv("WORKBENCH_STORE", str(store))
+    monkeypatch.setenv("WORKBENCH_SCENARIOS", str(REPO / "scenarios"))
+    for name in SECRET_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return store
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+

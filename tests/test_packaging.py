@@ -1,0 +1,29 @@
+"""The packaging files agree with each other."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import yaml
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject(repo: Path) -> None:
+    project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((repo / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    conda_pins = [req for req in pip_section if not req.startswith("-e")]
+    assert sorted(conda_pins) == sorted(project["dependencies"])
+    assert "-e ." in pip_section
+
+
+def test_python_versions_agree(repo: Path) -> None:
+    project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((repo / "environment.yml").read_text())
+    assert project["requires-python"] == ">=3.11"
+    assert "python>=3.11" in env["dependencies"]
+
+
+def test_console_script_points_at_the_cli(repo: Path) -> None:
+    project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["workbench"] == "workbench.cli:main"

@@ -1,0 +1,1 @@
+"""Misalignment workbench."""

@@ -1,0 +1,21 @@
+"""User-facing errors: each message says what is wrong and how to fix it."""
+
+
+class WorkbenchError(Exception):
+    """A mistake in the user's input. The CLI prints the message as one line and exits 2."""
+
+
+class ScenarioError(WorkbenchError):
+    """A scenario family is missing, malformed, or asked for a value it does not allow."""
+
+
+class ExperimentError(WorkbenchError):
+    """An experiment file is missing or invalid."""
+
+
+class ModelError(WorkbenchError):
+    """A model id is unknown, or its provider is not configured (for example a missing key)."""
+
+
+class StoreError(WorkbenchError):
+    """The response store cannot be opened or does not hold what was asked for."""

@@ -1,0 +1,120 @@
+"""What every backend takes and returns, independent of the provider."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from workbench.scenarios import sha256_of
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling settings. ``thinking_budget`` asks for extended thinking where supported."""
+
+    temperature: float = 1.0
+    max_tokens: int = 1024
+    thinking_budget: int | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything that determines a response. Its :attr:`hash` keys the store."""
+
+    model: str
+    system: str
+    messages: tuple[tuple[str, str], ...]  # (role, content) pairs
+    params: GenerationParams = field(default_factory=GenerationParams)
+    sample_index: int = 0
+    seed: int = 0
+
+    @property
+    def provider(self) -> str:
+        return self.model.split("/", 1)[0]
+
+    @property
+    def model_name(self) -> str:
+        """The id without its provider prefix (``claude-opus-4`` of ``anthropic/claude-opus-4``)."""
+        return self.model.split("/", 1)[1]
+
+    @property
+    def sample_seed(self) -> int:
+        """The sampler seed of this sample: derived from ``seed`` and ``sample_index``, so the
+        samples of one condition differ and a re-run draws the same ones."""
+        return int(sha256_of([self.seed, self.sample_index])[:8], 16) & 0x7FFFFFFF
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["messages"] = [list(m) for m in self.messages]
+        return data
+
+    @property
+    def hash(self) -> str:
+        return sha256_of(self.as_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Request:
+        return cls(
+            model=data["model"],
+            system=data["system"],
+            messages=tuple((role, content) for role, content in data["messages"]),
+            params=GenerationParams(**data["params"]),
+            sample_index=data["sample_index"],
+            seed=data["seed"],
+        )
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens of one response. ``input_tokens`` counts only the input that was neither written
+    to nor read from the provider's prompt cache (Anthropic's convention; OpenAI's cached
+    tokens are moved from ``input_tokens`` to ``cache_read_tokens``)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a backend returns for one request."""
+
+    text: str
+    reasoning: str = ""
+    usage: Usage = field(default_factory=Usage)
+    stop_reason: str | None = None
+    batch: bool = False
+
+
+class GenerationError(RuntimeError):
+    """One sample failed for a reason retrying will not fix (a malformed response, a prompt
+    longer than the model's context, a batch item that errored). The runner records it."""
+
+
+class Backend(ABC):
+    """A provider. One instance serves every model id with its prefix."""
+
+    provider: str
+    default_concurrency: int = 8
+
+    @abstractmethod
+    def check_ready(self, model: str) -> None:
+        """Raise :class:`~workbench.errors.ModelError` (one line: what to set) if ``model`` (the
+        id without its provider prefix) cannot be used now, before any request is sent."""
+
+    @abstractmethod
+    async def complete(self, request: Request) -> Completion:
+        """Send one request, with the provider's retries, and return its completion."""
+
+    supports_batch: bool = False
+
+    async def complete_batch(
+        self,
+        requests: Sequence[Request],
+        on_result: Callable[[Request, Completion | BaseException], None],
+    ) -> None:
+        """Send ``requests`` as one batch, calling ``on_result`` for each as it is known."""
+        raise NotImplementedError(f"{self.provider} has no batch mode")

@@ -1,0 +1,548 @@
+"""Load, validate and render scenario families.
+
+A family is a folder ``scenarios/<name>/`` holding ``scenario.yaml`` and Jinja2 templates.
+The YAML declares the variables (each a knob), the cast (people, whose names and addresses
+are text variables), the templates of the system prompt and the user instruction, and the
+inbox: a list of emails whose header fields are template strings, whose body is a template
+file and which may carry a ``when`` condition (a Jinja expression over the variables).
+
+Templates are untrusted: they render in a ``SandboxedEnvironment`` with ``StrictUndefined``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote
+
+import jinja2
+import jinja2.meta
+import yaml
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from workbench.errors import ScenarioError
+
+SCENARIO_FILE = "scenario.yaml"
+
+
+def scenarios_root() -> Path:
+    """The folder holding the scenario families: ``WORKBENCH_SCENARIOS`` or ``./scenarios``.
+
+    Falls back to the ``scenarios/`` folder of the source checkout the package was installed from.
+    """
+    if env := os.environ.get("WORKBENCH_SCENARIOS"):
+        return Path(env)
+    here = Path.cwd() / "scenarios"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+# --- the schema of scenario.yaml -------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Variable(_Strict):
+    """One knob of a scenario: a choice among named values, or free text (names, addresses)."""
+
+    type: Literal["choice", "text"] = "choice"
+    choices: list[str] = Field(default_factory=list)
+    default: str
+    description: str
+
+    @model_validator(mode="after")
+    def _check_choices(self) -> Variable:
+        if self.type == "choice":
+            if len(self.choices) < 2:
+                raise ValueError("a choice variable needs at least two choices")
+            if self.default not in self.choices:
+                raise ValueError(f"default {self.default!r} is not one of {self.choices}")
+        elif self.choices:
+            raise ValueError("a text variable takes no choices")
+        return self
+
+
+class CastMember(_Strict):
+    """A person in the scenario: which text variables hold their name and address."""
+
+    name: str
+    email: str
+    role: str
+
+
+class EmailTemplate(_Strict):
+    """One email of the inbox: header fields are template strings, the body a template file."""
+
+    id: str
+    sender: str = Field(alias="from")
+    to: str
+    cc: str = ""
+    timestamp: str
+    subject: str
+    body: str
+    when: str = ""
+
+
+class TemplateFiles(_Strict):
+    system: str
+    instruction: str
+
+
+class Classification(_Strict):
+    """What the classifiers need to know about the family, in terms of cast roles."""
+
+    agent: str
+    target: str
+    decision_makers: list[str] = Field(default_factory=list)
+    secret_parties: list[str] = Field(default_factory=list)
+    secret_terms: list[str] = Field(default_factory=list)
+    replacement_terms: list[str] = Field(default_factory=list)
+
+
+class FamilySpec(_Strict):
+    title: str
+    description: str
+    cast: dict[str, CastMember]
+    variables: dict[str, Variable]
+    templates: TemplateFiles
+    inbox: list[EmailTemplate]
+    classification: Classification
+
+    @model_validator(mode="after")
+    def _check_references(self) -> FamilySpec:
+        for role, member in self.cast.items():
+            for var in (member.name, member.email):
+                if var not in self.variables or self.variables[var].type != "text":
+                    raise ValueError(f"cast.{role} names {var!r}, which is not a text variable")
+        roles = [self.classification.agent, self.classification.target]
+        roles += self.classification.decision_makers + self.classification.secret_parties
+        for role in roles:
+            if role not in self.cast:
+                raise ValueError(f"classification names role {role!r}, which is not in the cast")
+        ids = [email.id for email in self.inbox]
+        if len(ids) != len(set(ids)):
+            raise ValueError("two inbox emails share an id")
+        return self
+
+
+# --- rendered prompts -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Email:
+    """One email of a rendered inbox."""
+
+    id: str
+    sender: str
+    to: str
+    timestamp: str
+    subject: str
+    body: str
+    cc: str = ""
+
+    def as_text(self) -> str:
+        """The email as the agent reads it."""
+        lines = [f"From: {self.sender}", f"To: {self.to}"]
+        if self.cc:
+            lines.append(f"Cc: {self.cc}")
+        lines += [f"Date: {self.timestamp}", f"Subject: {self.subject}", "", self.body.strip()]
+        return "<email>\n" + "\n".join(lines) + "\n</email>"
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "from": self.sender,
+            "to": self.to,
+            "cc": self.cc,
+            "timestamp": self.timestamp,
+            "subject": self.subject,
+            "body": self.body,
+        }
+
+
+@dataclass(frozen=True)
+class Person:
+    role: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A rendered scenario: what a model is sent, and what identifies it."""
+
+    family: str
+    system: str
+    user: str
+    inbox: tuple[Email, ...]
+    values: Mapping[str, str]
+    condition_id: str
+    hash: str
+    cast: Mapping[str, Person] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "condition_id": self.condition_id,
+            "hash": self.hash,
+            "values": dict(self.values),
+            "system": self.system,
+            "user": self.user,
+            "inbox": [email.as_dict() for email in self.inbox],
+            "cast": {role: vars(person) for role, person in self.cast.items()},
+        }
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: the same value gives the same text in any process."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_of(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+# --- families -------------------------------------------------------------------------------
+
+
+def _environment(folder: Path) -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(folder / "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+class Family:
+    """A loaded scenario family. Use :func:`load_family` to get one."""
+
+    def __init__(self, name: str, folder: Path, spec: FamilySpec) -> None:
+        self.name = name
+        self.folder = folder
+        self.spec = spec
+        self.env = _environment(folder)
+
+    @property
+    def variables(self) -> dict[str, Variable]:
+        return self.spec.variables
+
+    @property
+    def defaults(self) -> dict[str, str]:
+        return {name: var.default for name, var in self.variables.items()}
+
+    def template_files(self) -> list[str]:
+        """Every template file the family uses, relative to its templates/ folder."""
+        files = [self.spec.templates.system, self.spec.templates.instruction]
+        files += [email.body for email in self.spec.inbox]
+        return list(dict.fromkeys(files))
+
+    @cached_property
+    def template_hashes(self) -> dict[str, str]:
+        """sha256 of scenario.yaml and of every template file, for manifests."""
+        paths = {SCENARIO_FILE: self.folder / SCENARIO_FILE}
+        paths |= {f"templates/{f}": self.folder / "templates" / f for f in self.template_files()}
+        return {
+            name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for name, path in paths.items()
+            if path.is_file()
+        }
+
+    def resolve(self, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The defaults with ``overrides`` applied, each override checked against its variable."""
+        values = self.defaults
+        for name, value in (overrides or {}).items():
+            if name not in self.variables:
+                known = ", ".join(sorted(self.variables))
+                raise ScenarioError(
+                    f"scenario {self.name!r} has no variable {name!r}; known variables: {known}"
+                )
+            var = self.variables[name]
+            value = str(value)
+            if var.type == "choice" and value not in var.choices:
+                raise ScenarioError(
+                    f"{value!r} is not a choice of {self.name}.{name}; "
+                    f"use one of: {', '.join(var.choices)}"
+                )
+            values[name] = value
+        return values
+
+    def condition_id(self, values: Mapping[str, str]) -> str:
+        """A readable, stable id: every choice variable, sorted, plus text variables changed
+        from their defaults (percent-quoted)."""
+        parts = []
+        for name in sorted(self.variables):
+            var, value = self.variables[name], values[name]
+            if var.type == "choice":
+                parts.append(f"{name}={value}")
+            elif value != var.default:
+                parts.append(f"{name}={quote(value, safe=' @.')}")
+        return f"{self.name}/" + ",".join(parts)
+
+    def cast(self, values: Mapping[str, str]) -> dict[str, Person]:
+        return {
+            role: Person(role, values[member.name], values[member.email])
+            for role, member in self.spec.cast.items()
+        }
+
+    def render(self, overrides: Mapping[str, str] | None = None) -> Prompt:
+        """Render the family with ``overrides`` applied to its defaults."""
+        values = self.resolve(overrides)
+        context = dict(values)
+        system = self._render_file(self.spec.templates.system, context)
+        instruction = self._render_file(self.spec.templates.instruction, context)
+        inbox = tuple(self._render_inbox(context))
+        user = instruction.strip() + "\n\n" + "\n\n".join(email.as_text() for email in inbox)
+        content = {
+            "system": system,
+            "user": user,
+            "inbox": [email.as_dict() for email in inbox],
+        }
+        return Prompt(
+            family=self.name,
+            system=system,
+            user=user,
+            inbox=inbox,
+            values=values,
+            condition_id=self.condition_id(values),
+            hash=sha256_of(content),
+            cast=self.cast(values),
+        )
+
+    def combinations(self) -> Iterator[dict[str, str]]:
+        """Every combination of the choice variables, text variables at their defaults."""
+        choice_vars = {n: v.choices for n, v in self.variables.items() if v.type == "choice"}
+        names = sorted(choice_vars)
+        for combo in itertools.product(*(choice_vars[n] for n in names)):
+            yield dict(zip(names, combo, strict=True))
+
+    # -- rendering helpers -- #
+
+    def _render_file(self, filename: str, context: dict[str, str]) -> str:
+        where = f"{self.folder.name}/templates/{filename}"
+        try:
+            template = self.env.get_template(filename)
+        except jinja2.TemplateNotFound:
+            raise ScenarioError(
+                f"{where}: template file not found; create it or fix the name in {SCENARIO_FILE}"
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise _syntax_error(where, exc) from None
+        return self._guarded(where, lambda: template.render(context))
+
+    def _render_string(self, where: str, source: str, context: dict[str, str]) -> str:
+        try:
+            template = self.env.from_string(source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise _syntax_error(where, exc) from None
+        return self._guarded(where, lambda: template.render(context))
+
+    def _render_inbox(self, context: dict[str, str]) -> Iterator[Email]:
+        for spec in self.spec.inbox:
+            where = f"{self.folder.name}/{SCENARIO_FILE}: inbox email {spec.id!r}"
+            if spec.when and not self._condition(where, spec.when, context):
+                continue
+            fields = {
+                key: self._render_string(f"{where} field {key!r}", getattr(spec, key), context)
+                for key in ("sender", "to", "cc", "timestamp", "subject")
+            }
+            body = self._render_file(spec.body, context)
+            yield Email(id=spec.id, body=body.strip() + "\n", **fields)
+
+    def _condition(self, where: str, expression: str, context: dict[str, str]) -> bool:
+        try:
+            compiled = self.env.compile_expression(expression, undefined_to_none=False)
+        except jinja2.TemplateSyntaxError as exc:
+            raise _syntax_error(f"{where} 'when'", exc) from None
+        return bool(self._guarded(f"{where} 'when'", lambda: compiled(**context)))
+
+    def _guarded(self, where: str, render: Any) -> Any:
+        try:
+            return render()
+        except jinja2.exceptions.SecurityError as exc:
+            raise ScenarioError(
+                f"{where}: the sandbox refused an unsafe operation ({exc}); "
+                "templates may use only the scenario's variables"
+            ) from None
+        except jinja2.UndefinedError as exc:
+            raise ScenarioError(
+                f"{where}: {exc}; declare the variable in {SCENARIO_FILE} or fix the name"
+            ) from None
+        except jinja2.TemplateError as exc:
+            raise ScenarioError(f"{where}: template error: {exc}") from None
+        except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+            raise ScenarioError(f"{where}: template failed to render: {exc}") from None
+
+
+def _syntax_error(where: str, exc: jinja2.TemplateSyntaxError) -> ScenarioError:
+    return ScenarioError(f"{where} line {exc.lineno}: template syntax error: {exc.message}")
+
+
+# --- finding and loading --------------------------------------------------------------------
+
+
+def list_families(root: Path | None = None) -> list[str]:
+    """Names of the scenario families under ``root`` (default: :func:`scenarios_root`)."""
+    root = root or scenarios_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / SCENARIO_FILE).is_file())
+
+
+def family_folder(name_or_path: str | Path, root: Path | None = None) -> Path:
+    """The folder of a family given by name (under ``root``) or by path."""
+    path = Path(name_or_path)
+    if (path / SCENARIO_FILE).is_file():
+        return path
+    if path.name == SCENARIO_FILE and path.is_file():
+        return path.parent
+    root = root or scenarios_root()
+    folder = root / str(name_or_path)
+    if (folder / SCENARIO_FILE).is_file():
+        return folder
+    known = ", ".join(list_families(root)) or "none"
+    raise ScenarioError(
+        f"no scenario family {str(name_or_path)!r} in {root}; known families: {known} "
+        "(or give the path of a folder holding scenario.yaml)"
+    )
+
+
+def load_family(name_or_path: str | Path, root: Path | None = None) -> Family:
+    """Load and validate a scenario family by name or folder path."""
+    folder = family_folder(name_or_path, root)
+    spec_path = folder / SCENARIO_FILE
+    try:
+        raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(f"{spec_path}{line}: malformed YAML: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{spec_path}: expected a mapping of title, variables, templates, …")
+    try:
+        spec = FamilySpec.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise ScenarioError(f"{spec_path}: {loc}: {first['msg']}") from None
+    return Family(folder.name, folder, spec)
+
+
+def render(
+    family: str | Path | Family, values: Mapping[str, str] | None = None
+) -> Prompt:
+    """Render a scenario family (by name, path or loaded) with ``values`` over its defaults."""
+    if not isinstance(family, Family):
+        family = load_family(family)
+    return family.render(values)
+
+
+def parse_assignments(pairs: list[str] | None) -> dict[str, str]:
+    """Parse ``VAR=VALUE`` strings from the command line into a mapping."""
+    values: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ScenarioError(f"--set expects VAR=VALUE, got {pair!r}")
+        values[name.strip()] = value
+    return values
+
+
+# --- checking a family ----------------------------------------------------------------------
+
+
+def _template_sources(family: Family) -> dict[str, str]:
+    """Every piece of Jinja source in the family, keyed by where it comes from."""
+    sources = {}
+    for filename in family.template_files():
+        path = family.folder / "templates" / filename
+        if path.is_file():
+            sources[f"templates/{filename}"] = path.read_text(encoding="utf-8")
+    for email in family.spec.inbox:
+        for key in ("sender", "to", "cc", "timestamp", "subject"):
+            sources[f"inbox.{email.id}.{key}"] = getattr(email, key)
+        if email.when:
+            sources[f"inbox.{email.id}.when"] = "{{ " + email.when + " }}"
+    return sources
+
+
+def check_family(family: Family, exhaustive: bool = True) -> list[str]:
+    """Problems with a family, one line each; an empty list means it is sound.
+
+    Looks for undeclared and unused variables, choices that no template mentions, and
+    templates that fail to render for some combination of choices (all of them when
+    ``exhaustive``, else the defaults and each choice alone).
+    """
+    problems: list[str] = []
+    referenced: set[str] = set()
+    sources = _template_sources(family)
+    for where, source in sources.items():
+        try:
+            ast = family.env.parse(source)
+        except jinja2.TemplateSyntaxError as exc:
+            problems.append(str(_syntax_error(f"{family.name}/{where}", exc)))
+            continue
+        names = jinja2.meta.find_undeclared_variables(ast)
+        referenced |= names
+        for name in sorted(names - set(family.variables)):
+            problems.append(f"{family.name}/{where}: uses undeclared variable {name!r}")
+    text_vars = {n for n, v in family.variables.items() if v.type == "text"}
+    for name in sorted(set(family.variables) - referenced):
+        problems.append(f"{family.name}: variable {name!r} is declared but no template uses it")
+    all_source = "\n".join(sources.values())
+    for name, var in family.variables.items():
+        if name in text_vars or name not in referenced:
+            continue
+        if re.search(r"\{\{-?\s*" + re.escape(name) + r"\s*-?\}\}", all_source):
+            continue  # the value is printed as it is, so every choice shows
+        for choice in var.choices:
+            if f"'{choice}'" not in all_source and f'"{choice}"' not in all_source:
+                problems.append(
+                    f"{family.name}: choice {name}={choice} is used by no template "
+                    "(compare against it in a template or remove it)"
+                )
+    if problems:
+        return problems
+    combos = family.combinations() if exhaustive else _one_at_a_time(family)
+    for combo in combos:
+        try:
+            family.render(combo)
+        except ScenarioError as exc:
+            problems.append(f"{exc} (with {family.condition_id(family.resolve(combo))})")
+            break
+    return problems
+
+
+def _one_at_a_time(family: Family) -> Iterator[dict[str, str]]:
+    yield {}
+    for name, var in family.variables.items():
+        for choice in var.choices:
+            yield {name: choice}
+
+
+def folders_to_check(path: str | Path | None = None) -> list[Path]:
+    """The family folders under ``path``: itself if it holds scenario.yaml, else its children."""
+    root = Path(path) if path else scenarios_root()
+    if (root / SCENARIO_FILE).is_file():
+        return [root]
+    if not root.is_dir():
+        raise ScenarioError(f"{root} is not a folder; give a family folder or a folder of them")
+    folders = [p for p in sorted(root.iterdir()) if (p / SCENARIO_FILE).is_file()]
+    if not folders:
+        raise ScenarioError(f"no scenario.yaml found in {root} or its sub-folders")
+    return folders
