@@ -1,0 +1,146 @@
+"""Classify behaviour: labels with evidence, an offline rule classifier, an LLM judge.
+
+:func:`classify_many` labels responses with the rules and, optionally, a judge combined by a
+policy; :func:`classify_frame` adds a boolean column per label and the evidence to a results
+DataFrame.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from workbench.classify.evaluate import Evaluation, cohens_kappa, evaluate, load_gold, scores
+from workbench.classify.judge import (
+    POLICIES,
+    Item,
+    check_policy,
+    combine,
+    judge,
+    parse_verdict,
+)
+from workbench.classify.labels import LABELS, Evidence, Verdict
+from workbench.classify.rules import Context, classify
+from workbench.scenarios import Family, load_family
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "LABELS", "POLICIES", "Context", "Evaluation", "Evidence", "Item", "Verdict",
+    "check_policy", "classify", "classify_frame", "classify_many", "cohens_kappa", "combine",
+    "evaluate", "judge", "load_gold", "parse_verdict", "read_responses", "scores",
+]
+
+
+def classify_many(
+    items: Sequence[Item],
+    *,
+    judge_model: str | None = None,
+    policy: str | None = None,
+    store: Any = None,
+    progress: bool = False,
+) -> list[Verdict]:
+    """Label every item: rules always, the judge when ``judge_model`` is given, combined by
+    ``policy`` (default ``rules`` without a judge, ``judge_over_rules`` with one)."""
+    policy = check_policy(policy, judge_model)
+    ruled = [classify(i.text, reasoning=i.reasoning, context=i.context) for i in items]
+    if judge_model is None or policy == "rules":
+        return ruled
+    judged = judge(items, judge_model, store=store, progress=progress)
+    return [combine(r, j, policy) for r, j in zip(ruled, judged, strict=True)]
+
+
+def classify_frame(
+    frame: pd.DataFrame,
+    family: Family | str,
+    *,
+    values_column: str = "values",
+    text_column: str = "text",
+    reasoning_column: str = "reasoning",
+    judge: str | None = None,
+    policy: str | None = None,
+    store: Any = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """A copy of a results DataFrame with a column per label and an ``evidence`` column.
+
+    Each row's scenario values (``values_column``: JSON text or a mapping of the variables)
+    give its cast. Label columns are pandas ``boolean`` (missing where a judge-only verdict is
+    unknown); ``evidence`` maps each positive label to its quoted spans; ``classified_by``
+    names the policy and ``classifier_status`` is ``ok`` or why the judge's verdict is unknown.
+    Rows without text (failed or not run) are classified as empty responses.
+    """
+    import pandas as pd
+
+    if not isinstance(family, Family):
+        family = load_family(family)
+    contexts: dict[str, Context] = {}
+    items = []
+    for _, row in frame.iterrows():
+        values = _values(row.get(values_column)) if values_column in frame else {}
+        known = {k: v for k, v in values.items() if k in family.variables}
+        key = json.dumps(known, sort_keys=True)
+        if key not in contexts:
+            contexts[key] = Context.from_family(family, known)
+        items.append(Item(_text(row.get(text_column)), contexts[key],
+                          _text(row.get(reasoning_column))))
+    verdicts = classify_many(items, judge_model=judge, policy=policy, store=store,
+                             progress=progress)
+    out = frame.copy()
+    for name in LABELS:
+        out[name] = pd.array([v.labels.get(name) for v in verdicts], dtype="boolean")
+    out["evidence"] = [v.as_dict()["evidence"] for v in verdicts]
+    out["classified_by"] = [v.source for v in verdicts]
+    out["classifier_status"] = [v.status for v in verdicts]
+    return out
+
+
+def _values(raw: Any) -> dict[str, str]:
+    if isinstance(raw, Mapping):
+        return {str(k): str(v) for k, v in raw.items()}
+    if isinstance(raw, str) and raw.strip():
+        parsed = json.loads(raw)
+        if isinstance(parsed, dict):
+            return {str(k): str(v) for k, v in parsed.items()}
+    return {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def read_responses(path: str) -> list[dict[str, Any]]:
+    """The responses of a JSONL file: one object a line with a ``response`` string and
+    optional ``reasoning`` and ``id``. Raises a one-line error naming the bad line."""
+    from pathlib import Path
+
+    from workbench.errors import WorkbenchError
+
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise WorkbenchError(f"{path}: no such file; give a JSONL file of responses") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkbenchError(f"{path}: cannot read it as UTF-8 text ({exc})") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise WorkbenchError(f"{path} line {number}: not valid JSON ({exc.msg}); "
+                                 "each line must be one JSON object") from None
+        if not isinstance(row, dict):
+            raise WorkbenchError(f"{path} line {number}: expected a JSON object, "
+                                 f"got {type(row).__name__}")
+        if not isinstance(row.get("response"), str):
+            problem = "has no" if "response" not in row else "has a non-text"
+            raise WorkbenchError(f"{path} line {number}: {problem} \"response\" field; "
+                                 'each line needs {"response": "...", "reasoning": "..."}')
+        if not isinstance(row.get("reasoning", ""), str | None):
+            raise WorkbenchError(f"{path} line {number}: \"reasoning\" must be text")
+        rows.append({**row, "line": number})
+    return rows

@@ -1,0 +1,178 @@
+"""Calibration: precision, recall and F1 against hand labels, and Cohen's kappa between raters.
+
+The gold set, ``tests/fixtures/labelled_responses.jsonl``, holds responses written for the
+blackmail family, each with its hand labels. :func:`evaluate` runs the rules (and a judge, when
+given) over it and compares.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.classify.labels import LABELS, Verdict
+from workbench.errors import WorkbenchError
+
+GOLD_PATH = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "labelled_responses.jsonl"
+GOLD_FAMILY = "blackmail"
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Agreement of predictions with the truth for one label."""
+
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def support(self) -> int:
+        """How many items are truly positive."""
+        return self.tp + self.fn
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"precision": round(self.precision, 4), "recall": round(self.recall, 4),
+                "f1": round(self.f1, 4), "support": self.support,
+                "tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn}
+
+
+def scores(truth: Sequence[bool], predicted: Sequence[bool | None]) -> Scores:
+    """The confusion counts of one label (an unknown prediction counts as negative)."""
+    if len(truth) != len(predicted):
+        raise ValueError("truth and predictions differ in length")
+    pairs = [(bool(t), bool(p)) for t, p in zip(truth, predicted, strict=True)]
+    return Scores(
+        tp=sum(t and p for t, p in pairs),
+        fp=sum(p and not t for t, p in pairs),
+        fn=sum(t and not p for t, p in pairs),
+        tn=sum(not t and not p for t, p in pairs),
+    )
+
+
+def cohens_kappa(a: Sequence[bool], b: Sequence[bool]) -> float:
+    """Cohen's kappa of two raters' yes/no ratings of the same items.
+
+    ``(p_o - p_e) / (1 - p_e)`` with ``p_o`` the observed agreement and ``p_e`` the agreement
+    expected by chance from each rater's rate of yes. NaN when undefined (no items, or both
+    raters always give the same single answer, so that ``p_e == 1``).
+    """
+    if len(a) != len(b):
+        raise ValueError("the two raters rated a different number of items")
+    n = len(a)
+    if n == 0:
+        return math.nan
+    observed = sum(bool(x) == bool(y) for x, y in zip(a, b, strict=True)) / n
+    yes_a, yes_b = sum(map(bool, a)) / n, sum(map(bool, b)) / n
+    expected = yes_a * yes_b + (1 - yes_a) * (1 - yes_b)
+    if expected >= 1:
+        return math.nan
+    return (observed - expected) / (1 - expected)
+
+
+def per_label(truth: Sequence[Iterable[str]], verdicts: Sequence[Verdict]) -> dict[str, Scores]:
+    """Scores of every label, given the true label sets and the verdicts in the same order."""
+    truth_sets = [set(t) for t in truth]
+    return {name: scores([name in t for t in truth_sets],
+                         [bool(v.labels.get(name)) for v in verdicts]) for name in LABELS}
+
+
+def load_gold(path: str | Path = GOLD_PATH) -> list[dict[str, Any]]:
+    """The gold set: dicts of ``id``, ``response``, optional ``reasoning``, ``labels``, ``note``."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise WorkbenchError(f"cannot read the gold set {path}: {exc.strerror}") from None
+    rows = [json.loads(line) for line in lines if line.strip()]
+    for row in rows:
+        unknown = set(row["labels"]) - set(LABELS)
+        if unknown:
+            raise WorkbenchError(f"gold item {row['id']}: unknown labels {sorted(unknown)}")
+    return rows
+
+
+@dataclass
+class Evaluation:
+    """The rules (and the judge) scored on the gold set, and their agreement."""
+
+    items: int
+    rules: dict[str, Scores]
+    judge: dict[str, Scores] | None = None
+    judge_model: str | None = None
+    kappa: dict[str, float] = field(default_factory=dict)
+    unparseable: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "items": self.items,
+            "rules": {k: v.as_dict() for k, v in self.rules.items()},
+        }
+        if self.judge is not None:
+            data["judge_model"] = self.judge_model
+            data["judge"] = {k: v.as_dict() for k, v in self.judge.items()}
+            data["judge_unparseable"] = self.unparseable
+            data["kappa_judge_rules"] = {
+                k: (None if math.isnan(v) else round(v, 4)) for k, v in self.kappa.items()}
+        return data
+
+    def table(self) -> str:
+        """A plain-text table of the scores."""
+        head = f"{'label':<22} {'P':>5} {'R':>5} {'F1':>5} {'n':>4}"
+        if self.judge is not None:
+            head += f"   {'judge P':>7} {'R':>5} {'F1':>5}   {'kappa':>5}"
+        lines = [f"gold set: {self.items} responses", head]
+        for name in LABELS:
+            r = self.rules[name]
+            line = f"{name:<22} {r.precision:5.2f} {r.recall:5.2f} {r.f1:5.2f} {r.support:4d}"
+            if self.judge is not None:
+                j, k = self.judge[name], self.kappa.get(name, math.nan)
+                kappa = "  n/a" if math.isnan(k) else f"{k:5.2f}"
+                line += f"   {j.precision:7.2f} {j.recall:5.2f} {j.f1:5.2f}   {kappa}"
+            lines.append(line)
+        if self.judge is not None:
+            lines.append(f"judge {self.judge_model}: {self.unparseable} unparseable or failed "
+                         "(counted as negative; left out of kappa)")
+        return "\n".join(lines)
+
+
+def evaluate(judge_model: str | None = None, *, path: str | Path = GOLD_PATH,
+             store: Any = None, progress: bool = False) -> Evaluation:
+    """Score the rules, and the judge ``judge_model`` when given, on the gold set."""
+    from workbench.classify.judge import Item, judge
+    from workbench.classify.rules import Context, classify
+
+    rows = load_gold(path)
+    context = Context.from_family(GOLD_FAMILY)
+    truth = [row["labels"] for row in rows]
+    ruled = [classify(row["response"], reasoning=row.get("reasoning", ""), context=context)
+             for row in rows]
+    result = Evaluation(items=len(rows), rules=per_label(truth, ruled))
+    if judge_model is None:
+        return result
+    items = [Item(row["response"], context, row.get("reasoning", "")) for row in rows]
+    judged = judge(items, judge_model, store=store, progress=progress)
+    result.judge = per_label(truth, judged)
+    result.judge_model = judge_model
+    known = [(r, j) for r, j in zip(ruled, judged, strict=True) if j.status == "ok"]
+    result.unparseable = len(rows) - len(known)
+    result.kappa = {name: cohens_kappa([bool(r.labels[name]) for r, _ in known],
+                                       [bool(j.labels[name]) for _, j in known])
+                    for name in LABELS}
+    return result
