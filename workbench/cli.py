@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import click
 import typer
@@ -99,31 +99,299 @@ def scenarios_check(
 
 # --- models, sample, run, store (issue 3) ---------------------------------------------------
 
+models_app = typer.Typer(help="The model providers and their configuration.",
+                         no_args_is_help=True)
+app.add_typer(models_app, name="models")
+store_app = typer.Typer(help="The response store: statistics and exports.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+@models_app.command("list")
+def models_list(as_json: JsonOption = False) -> None:
+    """List the providers, whether their key is set, and where their requests go."""
+    from dataclasses import asdict
+
+    from workbench.models import providers
+
+    rows = [asdict(info) for info in providers()]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        key = {None: "no key needed", True: "key set", False: "key NOT set"}[row["key_set"]]
+        env = f" ({', '.join(row['env_vars'])})" if row["env_vars"] else ""
+        typer.echo(f"{row['name'] + '/…':<12} {key:<14} {row['detail']}{env}")
+
+
+@app.command("sample")
+def sample_command(
+    scenario: Annotated[str, typer.Argument(help="A scenario family, by name or folder.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="provider/model, e.g. local/smollm2")],
+    set_: SetOption = None,
+    n: Annotated[int, typer.Option("-n", min=1, help="How many samples.")] = 1,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1)] = 512,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0, max=2.0)] = 1.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Sample one condition from one model (through the store: nothing is paid twice)."""
+    from workbench.actions import parse_response
+    from workbench.runner import sample
+
+    outcomes = sample(scenario, model, scenarios.parse_assignments(set_), n=n,
+                      temperature=temperature, max_tokens=max_tokens, seed=seed)
+    rows = []
+    for index, outcome in enumerate(outcomes):
+        parsed = parse_response(outcome.text) if outcome.text is not None else None
+        rows.append({"sample": index, "request_hash": outcome.request_hash,
+                     "text": outcome.text, "reasoning": outcome.reasoning,
+                     "emails": parsed.as_dict()["emails"] if parsed else [],
+                     "error": outcome.error, "input_tokens": outcome.input_tokens,
+                     "output_tokens": outcome.output_tokens, "cost": outcome.cost})
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"=== sample {row['sample']} ({row['request_hash'][:12]}) ===")
+        if row["error"]:
+            typer.echo(f"failed: {row['error']}")
+            continue
+        typer.echo(row["text"].strip())
+        typer.echo(f"--- {len(row['emails'])} email(s) sent ---")
+        for email in row["emails"]:
+            typer.echo(f"  to {', '.join(email.get('to') or [])}: {email.get('subject', '')}")
+        typer.echo("")
+
+
+def _print_run_table(frame: Any, variables: list[str]) -> None:
+    """Conditions × model: samples, finished and failed counts."""
+    finished = frame["error"].isna()
+    failed = frame["error"].notna() & (frame["error"] != "not run")
+    keys = [*variables, "model"] if variables else ["condition_id", "model"]
+    table = (frame.assign(finished=finished, failed=failed)
+             .groupby(keys, sort=False)
+             .agg(samples=("request_hash", "size"), finished=("finished", "sum"),
+                  failed=("failed", "sum"))
+             .reset_index())
+    typer.echo(table.to_string(index=False))
+    typer.echo(f"\n{int(finished.sum())}/{len(frame)} samples finished, "
+               f"{int(failed.sum())} failed; cost ${frame['cost'].fillna(0).sum():.4f}")
+
+
+def _print_results(path: str) -> bool:
+    """Print an experiment's table from the store; True if every sample finished."""
+    from workbench.runner import load_experiment, results
+
+    experiment = load_experiment(path, check=False)
+    frame = results(experiment)
+    _print_run_table(frame, [*experiment.grid])
+    return not frame["error"].notna().any()
+
+
+def _run_one(path: str, *, out: str | None, judge: str | None, notebook: bool) -> None:
+    if notebook:
+        from workbench.experiment import run_notebook
+
+        folder = run_notebook(path, out=out, judge=judge)
+        complete = _print_results(path)
+        typer.echo(f"run folder: {folder.path}\nreport: {folder.report}")
+    else:
+        from workbench.runner import run
+
+        run(path)
+        complete = _print_results(path)
+    if not complete:
+        raise typer.Exit(1)
+
+
+@app.command("run")
+def run_command(
+    experiments: Annotated[list[str], typer.Argument(help="One or more experiment files (YAML).")],
+    out: Annotated[str | None, typer.Option(
+        "--out", help="The run folder (default runs/<experiment>-<timestamp>).")] = None,
+    judge: Annotated[str | None, typer.Option(
+        "--judge", help="An LLM judge model id, e.g. anthropic/<model>.")] = None,
+    notebook: Annotated[bool, typer.Option(
+        "--notebook/--no-notebook",
+        help="Run through the experiment notebook into a run folder with a report (default), "
+             "or directly: store and printed table only.")] = True,
+    parallel: Annotated[int, typer.Option(
+        "--parallel", min=1, help="With several files: how many run at once.")] = 1,
+) -> None:
+    """Run experiments (resuming from the store) into run folders with an HTML report.
+
+    Exits 1 if some samples failed (a re-run retries them)."""
+    if judge and not notebook:
+        raise WorkbenchError("--judge labels responses in the notebook run; drop --no-notebook")
+    if len(experiments) == 1:
+        _run_one(experiments[0], out=out, judge=judge, notebook=notebook)
+        return
+    if out:
+        raise WorkbenchError("--out names one run folder; give one experiment file, or drop --out")
+    from workbench.experiment import run_many
+
+    statuses = run_many(experiments, parallel=parallel, judge=judge, notebook=notebook)
+    for path, status in statuses:
+        typer.echo(f"{path}: {'ok' if status == 0 else f'exit status {status}'}")
+    if any(status for _, status in statuses):
+        raise typer.Exit(1)
+
+
+@app.command("demo")
+def demo_command() -> None:
+    """Run experiments/demo.yaml on the embedded model and print where its report is."""
+    from pathlib import Path
+
+    candidates = [Path.cwd() / "experiments" / "demo.yaml",
+                  Path(__file__).resolve().parent.parent / "experiments" / "demo.yaml"]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        raise WorkbenchError("experiments/demo.yaml not found; run from the workbench checkout")
+    _run_one(str(path), out=None, judge=None, notebook=True)
+
+
+@store_app.command("stats")
+def store_stats(as_json: JsonOption = False) -> None:
+    """Experiments, responses, failures, requests sent, tokens and cost in the store."""
+    from workbench.store import Store
+
+    stats = Store().stats()
+    if as_json:
+        print_json(stats)
+        return
+    for key, value in stats.items():
+        typer.echo(f"{key:<22} {value}")
+
+
+@store_app.command("export")
+def store_export(
+    experiment: Annotated[str, typer.Argument(help="The experiment's name.")],
+    out: Annotated[str, typer.Argument(help="The Parquet file to write.")],
+) -> None:
+    """Export an experiment's results (one row a sample) to a Parquet file."""
+    from workbench.store import Store
+
+    path = Store().export_parquet(experiment, out)
+    typer.echo(f"wrote {path}")
+
 
 # --- classify (issue 4) ----------------------------------------------------------------------
+
+
+@app.command("classify")
+def classify_command(
+    file: Annotated[str, typer.Argument(
+        help="A JSONL file, one object a line with a `response` (and optional `reasoning`, "
+        "`id`); or the word `evaluate` to score the classifiers on the gold set.")],
+    scenario: Annotated[str | None, typer.Option(
+        "--scenario", help="The scenario family the responses answer (gives the cast).")] = None,
+    set_: SetOption = None,
+    judge: Annotated[str | None, typer.Option(
+        "--judge", help="A model id to judge with as well, e.g. anthropic/<model>.")] = None,
+    policy: Annotated[str | None, typer.Option(
+        "--policy", help="How rules and judge combine: rules, judge, judge_over_rules, either, "
+        "both (default: rules, or judge_over_rules with --judge).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Label responses (blackmail, disclosure, …) with evidence; `classify evaluate` scores
+    the rules (and --judge) against the hand-labelled gold set."""
+    from workbench import classify as cl
+
+    progress = sys.stderr.isatty()
+    if file == "evaluate":
+        if scenario or set_ or policy:
+            raise WorkbenchError("`classify evaluate` takes only --judge and --json "
+                                 "(the gold set is written for the blackmail family)")
+        result = cl.evaluate(judge, progress=progress)
+        if as_json:
+            print_json(result.as_dict())
+        else:
+            typer.echo(result.table())
+        return
+    if not scenario:
+        raise WorkbenchError("give --scenario NAME: the family whose cast the responses face")
+    rows = cl.read_responses(file)
+    cl.check_policy(policy, judge)
+    context = cl.Context.from_family(scenario, scenarios.parse_assignments(set_))
+    items = [cl.Item(row["response"], context, row.get("reasoning") or "") for row in rows]
+    verdicts = cl.classify_many(items, judge_model=judge, policy=policy, progress=progress)
+    for row, verdict in zip(rows, verdicts, strict=True):
+        key = row.get("id", f"line {row['line']}")
+        if as_json:
+            typer.echo(json.dumps({"id": key, **verdict.as_dict()}, ensure_ascii=False))
+            continue
+        status = "" if verdict.status == "ok" else f"  [{verdict.status}]"
+        typer.echo(f"{key}: {', '.join(verdict.positives) or '(no label)'}{status}")
+        for name in verdict.positives:
+            for evidence in verdict.evidence.get(name, ())[:2]:
+                quote = " ".join(evidence.quote.split())
+                quote = quote if len(quote) <= 100 else quote[:97] + "..."
+                typer.echo(f"    {name}: \"{quote}\" [{evidence.field} "
+                           f"{evidence.start}:{evidence.end}]")
 
 
 # --- plan and reports (issue 5) --------------------------------------------------------------
 
 
+@app.command("plan")
+def plan_command(
+    p1: Annotated[float, typer.Option("--p1", help="Rate expected in one condition, e.g. 0.84.")],
+    p2: Annotated[float, typer.Option("--p2", help="The rate expected in the other, e.g. 0.96.")],
+    alpha: Annotated[float, typer.Option(help="Significance level (two-sided).")] = 0.05,
+    power: Annotated[float, typer.Option(help="Chance of detecting the difference.")] = 0.8,
+    as_json: JsonOption = False,
+) -> None:
+    """Say how many samples per condition are needed to tell two rates apart."""
+    from workbench import stats
+
+    n = stats.plan(p1, p2, alpha=alpha, power=power)
+    h = stats.cohens_h(p1, p2)
+    if as_json:
+        print_json({"p1": p1, "p2": p2, "alpha": alpha, "power": power, "cohens_h": h,
+                    "samples_per_condition": n, "method": stats.PLAN_METHOD})
+        return
+    typer.echo(f"{n} samples per condition ({2 * n} in all) to tell {p1:.0%} from {p2:.0%} "
+               f"with power {power:g} at two-sided alpha {alpha:g} (Cohen's h = {h:+.3f}).")
+    typer.echo(f"method: {stats.PLAN_METHOD}")
+
+
 # --- entry point -----------------------------------------------------------------------------
+
+
+def _fail(message: str) -> NoReturn:
+    """Print a user error as exactly one line on stderr and exit with status 2."""
+    typer.echo("error: " + " ".join(message.split("\n")), err=True)
+    sys.exit(2)
+
+
+# Typer >= 0.23 vendors its own click, whose exceptions derive from typer.TyperException and not
+# from the click package's: catch both families.
+_USAGE_ERRORS = (click.ClickException, typer.TyperException)
+_EXITS = (click.exceptions.Exit, typer.Exit)
+_ABORTS = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: user errors print one line on stderr and exit with status 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        status = app(args=argv, standalone_mode=False)
     except WorkbenchError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except click.exceptions.Abort:
+        _fail(str(exc))
+    except _ABORTS:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
-        typer.echo(f"error: {exc.format_message()} (see --help)", err=True)
-        sys.exit(2)
-    except click.exceptions.Exit as exc:
+    except _EXITS as exc:
         sys.exit(exc.exit_code)
+    except _USAGE_ERRORS as exc:
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help())  # a bare group: show its help, as click does
+            sys.exit(2)
+        format_message = getattr(exc, "format_message", None)
+        _fail(f"{format_message() if format_message else exc} (see --help)")
+    # Without standalone mode, `raise typer.Exit(n)` in a command comes back as a return value.
+    if isinstance(status, int) and status:
+        sys.exit(status)
 
 
 if __name__ == "__main__":

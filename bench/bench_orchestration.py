@@ -1,0 +1,145 @@
+"""Orchestration benchmark: 2,000 samples against the local OpenAI-protocol FakeServer.
+
+The server answers every request after 100 ms; the runner keeps 50 in flight, so the ideal
+wall time is 2,000 / 50 × 0.1 s = 4.0 s. Reports wall time / ideal (goal: at most 1.10).
+The server runs in its own process, as a real one would, so it does not share the runner's GIL.
+
+    .venv/bin/python bench/bench_orchestration.py [--samples 2000] [--concurrency 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from servers import FakeServer  # noqa: E402
+
+from workbench.models.base import Request  # noqa: E402
+from workbench.runner import expand, run, validate_experiment  # noqa: E402
+from workbench.store import Store  # noqa: E402
+
+LATENCY = 0.1
+GRID = {
+    "goal": ["none", "grower_welfare", "water_conservation", "open_science"],
+    "leverage": ["affair", "none"],
+    "successor_values": ["similar", "different"],
+}  # 16 conditions
+
+
+def _serve(options: dict, pipe: Connection) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    with FakeServer("openai", **options) as server:
+        pipe.send(server.url)
+        while pipe.recv():
+            pipe.send(sum(1 for r in server.requests if r["path"] == "/v1/chat/completions"))
+
+
+@contextmanager
+def server_process(**options: object) -> Iterator[Callable[[], int]]:
+    """A FakeServer in a child process. Sets OPENAI_BASE_URL and a dummy key, and yields a
+    function returning how many completions the server has received so far."""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    child = context.Process(target=_serve, args=(options, theirs), daemon=True)
+    child.start()
+    os.environ.update({"OPENAI_BASE_URL": ours.recv(), "OPENAI_API_KEY": "bench"})
+
+    def received() -> int:
+        ours.send(True)
+        return ours.recv()
+
+    try:
+        yield received
+    finally:
+        ours.send(False)
+        child.join(timeout=5)
+
+
+@contextmanager
+def fresh_store() -> Iterator[None]:
+    """A new store in a temporary folder, and the repository's scenarios."""
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["WORKBENCH_STORE"] = str(Path(folder) / "store.sqlite")
+        os.environ["WORKBENCH_SCENARIOS"] = str(ROOT / "scenarios")
+        yield
+
+
+def warm_up() -> None:
+    """Import what a run imports on first use (pandas, the openai SDK), as a notebook has."""
+    import pandas  # noqa: F401
+
+    from workbench.models import get_backend
+
+    get_backend("openai/bench-model")
+
+
+async def sdk_floor(requests: list[Request], concurrency: int) -> float:
+    """Seconds to send ``requests`` straight through the backend (no runner, no store)."""
+    from workbench.models import get_backend
+
+    backend = get_backend(requests[0].model)
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(request: Request) -> None:
+        async with limit:
+            await backend.complete(request)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(r) for r in requests))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args()
+    conditions = 4 * 2 * 2
+    experiment = validate_experiment({
+        "name": "bench-orchestration",
+        "scenario": "blackmail",
+        "grid": GRID,
+        "models": ["openai/bench-model"],
+        "samples": args.samples // conditions,
+        "max_tokens": 64,
+        "concurrency": {"openai": args.concurrency},
+    })
+    total = experiment.samples * conditions
+    ideal = total / args.concurrency * LATENCY
+    with fresh_store(), server_process(latency=LATENCY) as received:
+        warm_up()
+        # the floor: the same requests (another seed, so they are new) straight to the backend
+        fresh = [replace(s.request, seed=s.request.seed + 1) for s in expand(experiment)]
+        floor = asyncio.run(sdk_floor(fresh, args.concurrency))
+        start = time.perf_counter()
+        frame = run(experiment, progress=not args.no_progress)
+        wall = time.perf_counter() - start
+        stats = Store().stats()
+        sent = received() - len(fresh)
+    failed = int(frame["error"].notna().sum())
+    print(f"samples            {total} ({failed} failed)")
+    print(f"concurrency        {args.concurrency}, server latency {LATENCY * 1000:.0f} ms")
+    print(f"requests received  {sent} (store counts {stats['requests_sent']} sent)")
+    print(f"wall time          {wall:.2f} s (ideal {ideal:.2f} s)")
+    print(f"wall / ideal       {wall / ideal:.3f} (goal <= 1.10)")
+    print(f"backend alone      {floor:.2f} s ({floor / ideal:.3f} x ideal): the same requests "
+          "through backend.complete, same concurrency, no runner/store/progress")
+    print(f"runner overhead    {wall / floor:.3f} x the backend alone")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The CLI's models, sample, run, demo and store commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from servers import FakeServer
+
+from workbench.cli import main
+from workbench.models.base import Backend, Completion, Request, Usage
+from workbench.models.registry import _factories, _instances, register_backend
+from workbench.runner import expand, load_experiment
+
+EXPERIMENT = """\
+name: cli
+scenario: blackmail
+grid:
+  leverage: [affair, none]
+fixed:
+  urgency: replacement
+models: [openai/fake-model]
+samples: 2
+max_tokens: 30
+"""
+
+
+def invoke(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run ``workbench ARGS``; returns (exit status, stdout, stderr)."""
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
+    with FakeServer("openai") as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        yield fake
+
+
+def test_run_prints_a_table_and_store_commands_work(
+    tmp_path: Path, server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cli.yaml"
+    path.write_text(EXPERIMENT)
+    code, out, err = invoke(capsys, "run", str(path))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["leverage", "model", "samples", "finished", "failed"]
+    assert lines[1].split() == ["affair", "openai/fake-model", "2", "2", "0"]
+    assert "4/4 samples finished, 0 failed" in out
+    assert len(server.requests) == 4
+
+    code, out, _ = invoke(capsys, "store", "stats", "--json")
+    stats = json.loads(out)
+    assert (stats["experiments"], stats["responses"], stats["requests_sent"]) == (1, 4, 4)
+    code, out, _ = invoke(capsys, "store", "stats")
+    assert code == 0 and "requests_sent" in out
+
+    target = tmp_path / "cli.parquet"
+    code, out, _ = invoke(capsys, "store", "export", "cli", str(target))
+    assert code == 0 and len(pd.read_parquet(target)) == 4
+    code, _, err = invoke(capsys, "store", "export", "nope", str(target))
+    assert code == 2 and "no experiment 'nope'" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, "no such experiment file"),
+        ("name: cli\nscenario: [\n", "malformed YAML"),
+        (EXPERIMENT + "colour: red\n", "colour: unknown field"),
+        (EXPERIMENT.replace("leverage:", "leverag:"), "no variable 'leverag'"),
+        (EXPERIMENT.replace("[affair, none]", "[affair, gossip]"), "'gossip' is not a choice"),
+        (EXPERIMENT.replace("openai/fake-model", "nowhere/x"), "unknown model provider"),
+        (EXPERIMENT.replace("openai/fake-model", "anthropic/claude"), "ANTHROPIC_API_KEY"),
+    ],
+)
+def test_bad_input_is_one_line_and_sends_nothing(
+    tmp_path: Path, server: FakeServer, capsys: pytest.CaptureFixture[str],
+    text: str | None, expected: str,
+) -> None:
+    path = tmp_path / "bad.yaml"
+    if text is not None:
+        path.write_text(text)
+    code, out, err = invoke(capsys, "run", str(path))
+    assert code == 2 and expected in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert server.requests == []
+
+
+def test_missing_key_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cli.yaml"
+    path.write_text(EXPERIMENT)
+    code, _, err = invoke(capsys, "run", str(path))
+    assert code == 2 and "OPENAI_API_KEY" in err and err.count("\n") == 1
+
+
+def test_sample_goes_through_the_store(
+    server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("sample", "blackmail", "--model", "openai/fake-model", "--set", "leverage=none",
+            "-n", "2", "--max-tokens", "20")
+    code, out, err = invoke(capsys, *args, "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["sample"] for r in rows] == [0, 1] and all(r["text"] for r in rows)
+    assert all(isinstance(r["emails"], list) for r in rows)
+    code, out, _ = invoke(capsys, *args)
+    assert code == 0 and "=== sample 0" in out and "email(s) sent" in out
+    assert len(server.requests) == 2
+    code, _, err = invoke(capsys, "sample", "blackmail", "--model", "openai/x", "--set", "x=y")
+    assert code == 2 and "no variable 'x'" in err
+
+
+def test_models_list(capsys: pytest.CaptureFixture[str],
+                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    code, out, _ = invoke(capsys, "models", "list", "--json")
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert code == 0 and rows["openai"]["key_set"] is True
+    assert rows["anthropic"]["key_set"] is False and rows["local"]["detail"].endswith(".gguf")
+    code, out, _ = invoke(capsys, "models", "list")
+    assert "key NOT set" in out and "key set" in out
+
+
+class LocalStandIn(Backend):
+    """Stands in for the embedded model so the demo command runs in a second."""
+
+    provider = "local"
+    default_concurrency = 1
+
+    def check_ready(self, model: str) -> None:
+        pass
+
+    async def complete(self, request: Request) -> Completion:
+        return Completion("I accept the decision.", "", Usage(50, 5))
+
+
+def test_demo_experiment_and_command(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    demo = load_experiment(repo / "experiments" / "demo.yaml")
+    assert demo.models == ["local/smollm2"] and demo.max_tokens <= 200
+    assert len(expand(demo)) <= 16
+    register_backend("local", LocalStandIn)
+    monkeypatch.chdir(repo)
+    try:
+        code, out, err = invoke(capsys, "demo")
+    finally:
+        _factories.pop("local", None)
+        _instances.pop("local", None)
+    assert code == 0, err
+    assert f"{len(expand(demo))}/{len(expand(demo))} samples finished" in out

@@ -1,0 +1,304 @@
+"""The runner: experiment files, expansion, resuming, failures, concurrency, the DataFrame."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from workbench.errors import ExperimentError, ModelError
+from workbench.models.base import Backend, Completion, Request, Usage
+from workbench.models.registry import _factories, _instances, register_backend
+from workbench.runner import (
+    Experiment,
+    execute_sync,
+    expand,
+    load_experiment,
+    results,
+    run,
+    sample_seed,
+    validate_experiment,
+)
+from workbench.store import Store
+
+SCENARIO = """\
+title: Tiny
+description: A two-variable family for tests.
+cast:
+  agent: {name: agent_name, email: agent_email, role: the assistant}
+  boss: {name: boss_name, email: boss_email, role: the boss}
+variables:
+  mood: {choices: [calm, tense], default: calm, description: How tense it is.}
+  size: {choices: [small, large], default: small, description: How big.}
+  agent_name: {type: text, default: Ava, description: Agent name.}
+  agent_email: {type: text, default: ava@x.test, description: Agent address.}
+  boss_name: {type: text, default: Bo, description: Boss name.}
+  boss_email: {type: text, default: bo@x.test, description: Boss address.}
+templates: {system: system.j2, instruction: instruction.j2}
+inbox:
+  - {id: one, from: "{{ boss_email }}", to: "{{ agent_email }}", timestamp: "9:00",
+     subject: "Mood {{ mood }}", body: one.j2}
+classification: {agent: agent, target: boss}
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tiny scenario family ``tiny`` under a scenarios root set in WORKBENCH_SCENARIOS."""
+    folder = tmp_path / "scenarios" / "tiny"
+    (folder / "templates").mkdir(parents=True)
+    (folder / "scenario.yaml").write_text(SCENARIO)
+    (folder / "templates" / "system.j2").write_text("You are {{ agent_name }}.")
+    (folder / "templates" / "instruction.j2").write_text("Read the inbox ({{ size }}).")
+    (folder / "templates" / "one.j2").write_text(
+        "{% if mood == 'tense' %}Hurry.{% else %}Relax.{% endif %}"
+    )
+    monkeypatch.setenv("WORKBENCH_SCENARIOS", str(tmp_path / "scenarios"))
+    return folder
+
+
+class FakeBackend(Backend):
+    """An in-process backend: answers after ``delay``, failing the hashes in ``fail``."""
+
+    provider = "fake"
+    default_concurrency = 4
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.fail: set[str] = set()
+        self.delay = 0.0
+        self.in_flight = 0
+        self.peak = 0
+        self.supports_batch = True
+        self.batches: list[int] = []
+
+    def check_ready(self, model: str) -> None:
+        if model == "broken":
+            raise ModelError("set FAKE_KEY to use fake/broken")
+
+    async def complete(self, request: Request) -> Completion:
+        self.sent.append(request.hash)
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
+        if request.hash in self.fail:
+            raise ConnectionError("injected failure")
+        return Completion(f"answer {request.sample_index}", "", Usage(100, 20))
+
+    async def complete_batch(
+        self,
+        requests: Sequence[Request],
+        on_result: Callable[[Request, Completion | BaseException], None],
+    ) -> None:
+        self.batches.append(len(requests))
+        for request in requests:
+            self.sent.append(request.hash)
+            on_result(request, Completion("batched", "", Usage(1, 1), batch=True))
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeBackend]:
+    backend = FakeBackend()
+    register_backend("fake", lambda: backend)
+    yield backend
+    _factories.pop("fake", None)
+    _instances.pop("fake", None)
+
+
+def experiment(**changes: object) -> Experiment:
+    data: dict[str, object] = {
+        "name": "t", "scenario": "tiny", "grid": {"mood": ["calm", "tense"]},
+        "fixed": {"size": "large"}, "models": ["fake/a", "fake/b"], "samples": 3,
+        "temperature": 0.5, "max_tokens": 50, "seed": 3,
+    }
+    data.update(changes)
+    return validate_experiment(data)
+
+
+def test_expand_counts_and_order(tiny: Path) -> None:
+    samples = expand(experiment())
+    assert len(samples) == 2 * 2 * 3
+    assert len({s.request.hash for s in samples}) == 12
+    first = samples[0]
+    assert first.condition_id.startswith("tiny/") and "mood=calm" in first.condition_id
+    assert first.values["size"] == "large" and first.model == "fake/a"
+    assert [s.sample_index for s in samples[:3]] == [0, 1, 2]
+    assert first.request.seed == sample_seed(3, 0) != samples[1].request.seed
+    assert first.request.params.max_tokens == 50
+    assert [s.request.hash for s in expand(experiment())] == [s.request.hash for s in samples]
+
+
+def test_yaml_file_with_yes_no_values(tiny: Path, tmp_path: Path, fake: FakeBackend) -> None:
+    path = tmp_path / "e.yaml"
+    path.write_text("name: e\nscenario: tiny\ngrid: {mood: [calm, tense]}\nmodels: [fake/a]\n"
+                    "samples: 2\nbatch: false\n")
+    loaded = load_experiment(path)
+    assert loaded.grid == {"mood": ["calm", "tense"]} and loaded.batch is False
+    assert loaded.source == str(path) and loaded.source_text == path.read_text()
+    assert Experiment.model_validate({"name": "x", "scenario": "s", "models": ["a/b"],
+                                      "grid": {"v": [True, 1]}}).grid == {"v": ["true", "1"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: e\nscenario: tiny\nmodels: [fake/a]\nsampels: 2\n", "sampels: unknown field"),
+        ("name: e\nscenario: tiny\nmodels: [fake/a]\nsamples: 0\n", "samples:"),
+        ("name: e\nscenario: tiny\n", "models: required field is missing"),
+        ("name: e\nscenario: tiny\nmodels: [x]\n", "models: .x. is not provider/model"),
+        ("name: e\nscenario: [tiny\n", "malformed YAML"),
+        ("- a\n", "expected a mapping"),
+    ],
+)
+def test_bad_experiment_files(tiny: Path, tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "e.yaml"
+    path.write_text(text)
+    with pytest.raises(ExperimentError, match=message) as info:
+        load_experiment(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ExperimentError, match="no such experiment file"):
+        load_experiment(tmp_path / "none.yaml")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"grid": {"nope": ["a"]}}, "grid.nope: .*no variable 'nope'"),
+        ({"grid": {"mood": ["furious"]}}, "grid.mood: .*use one of: calm, tense"),
+        ({"fixed": {"size": "huge"}}, "fixed: "),
+        ({"fixed": {"mood": "calm"}}, "both in grid and fixed"),
+        ({"scenario": "absent"}, "scenario: no scenario family"),
+    ],
+)
+def test_bad_values_are_caught_before_running(tiny: Path, fake: FakeBackend,
+                                              changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ExperimentError, match=message):
+        run(experiment(**changes), progress=False)
+    assert fake.sent == []
+
+
+def test_load_checks_values_models_and_judge(tiny: Path, tmp_path: Path,
+                                             fake: FakeBackend) -> None:
+    path = tmp_path / "e.yaml"
+    path.write_text("name: e\nscenario: tiny\ngrid: {mood: [calm]}\nmodels: [fake/a]\n")
+    assert load_experiment(path, judge="fake/judge").judge == "fake/judge"
+    with pytest.raises(ModelError, match=f"{path}: judge: set FAKE_KEY"):
+        load_experiment(path, judge="fake/broken")
+    path.write_text("name: e\nscenario: tiny\ngrid: {mood: [angry]}\nmodels: [fake/a]\n")
+    with pytest.raises(ExperimentError, match=f"{path}: grid.mood: "):
+        load_experiment(path)
+    assert load_experiment(path, check=False).grid == {"mood": ["angry"]}
+    path.write_text("name: e\nscenario: tiny\nmodels: [fake/a, fake/broken]\n")
+    with pytest.raises(ModelError, match=f"{path}: models: set FAKE_KEY"):
+        load_experiment(path)
+    assert fake.sent == []
+
+
+def test_bad_models_are_caught_before_any_request(tiny: Path, fake: FakeBackend) -> None:
+    with pytest.raises(ModelError, match="set FAKE_KEY"):
+        run(experiment(models=["fake/a", "fake/broken"]), progress=False)
+    with pytest.raises(ModelError, match="unknown model provider"):
+        run(experiment(models=["fake/a", "nowhere/x"]), progress=False)
+    assert fake.sent == []
+
+
+def test_run_returns_one_row_a_sample(tiny: Path, fake: FakeBackend) -> None:
+    frame = run(experiment(), progress=False)
+    assert len(frame) == 12 and frame["error"].isna().all()
+    assert {"condition_id", "mood", "size", "model", "sample", "seed", "request_hash", "text",
+            "reasoning", "actions", "input_tokens", "output_tokens", "cache_creation_tokens",
+            "cache_read_tokens", "cost", "latency_s", "error", "values"} <= set(frame.columns)
+    assert set(frame["mood"]) == {"calm", "tense"} and set(frame["size"]) == {"large"}
+    assert frame["input_tokens"].sum() == 1200 and not frame["cached"].any()
+    stored = results(experiment())
+    assert stored["cached"].all()
+    assert frame.drop(columns="cached").equals(stored.drop(columns="cached"))
+    assert len(fake.sent) == 12
+
+
+def test_rerun_skips_answered_requests(tiny: Path, fake: FakeBackend) -> None:
+    run(experiment(samples=2), progress=False)
+    assert len(fake.sent) == 8
+    frame = run(experiment(samples=3), progress=False)
+    assert len(fake.sent) == 12 and len(frame) == 12
+    assert frame["cached"].sum() == 8
+    run(experiment(samples=3), progress=False)
+    assert len(fake.sent) == 12
+    assert Store().stats()["requests_sent"] == 12
+
+
+def test_failures_are_recorded_and_retried(tiny: Path, fake: FakeBackend) -> None:
+    samples = expand(experiment())
+    fake.fail = {samples[0].request.hash, samples[5].request.hash}
+    frame = run(experiment(), progress=False)
+    failed = frame[frame["error"].notna()]
+    assert len(failed) == 2 and failed["error"].str.contains("injected failure").all()
+    fake.fail = set()
+    frame = run(experiment(), progress=False)
+    assert frame["error"].isna().all() and len(fake.sent) == 14
+    assert Store().responses([samples[0].request.hash])[samples[0].request.hash].attempts == 2
+
+
+def test_concurrency_limit_per_provider(tiny: Path, fake: FakeBackend) -> None:
+    fake.delay = 0.02
+    run(experiment(samples=10, concurrency={"fake": 3}), progress=False)
+    assert fake.peak == 3
+    fake.peak = 0
+    run(experiment(samples=20), progress=False)
+    assert fake.peak == fake.default_concurrency
+
+
+def test_batch_mode_sends_missing_requests_as_one_batch(tiny: Path, fake: FakeBackend) -> None:
+    run(experiment(samples=1), progress=False)
+    frame = run(experiment(samples=3, batch=True), progress=False)
+    assert fake.batches == [8] and (frame["text"] != "").all()
+    assert Store().stats()["requests_sent"] == 12
+
+
+def test_execute_sync_inside_a_running_loop(tiny: Path, fake: FakeBackend) -> None:
+    requests = [s.request for s in expand(experiment(samples=1))]
+
+    async def notebook_cell() -> int:
+        return len(execute_sync(requests, progress=False))
+
+    assert asyncio.run(notebook_cell()) == 4
+
+
+def test_progress_bar_runs(tiny: Path, fake: FakeBackend,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    run(experiment(samples=1), progress=True)
+    err = capsys.readouterr().err
+    assert "4/4" in err and "failed=0" in err
+
+
+def test_batch_run_through_the_anthropic_batches_api(
+    tiny: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from servers import FakeServer
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    monkeypatch.setenv("WORKBENCH_BATCH_POLL", "0.01")
+    prices = {"anthropic/claude-test": {"input": 3.0, "output": 15.0, "batch_discount": 0.5}}
+    with FakeServer("anthropic", batch_poll_rounds=2) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        exp = experiment(models=["anthropic/claude-test"], batch=True, prices=prices)
+        frame = run(exp, progress=False)
+        paths = [r["path"] for r in server.requests]
+        assert run(exp, progress=False)["text"].equals(frame["text"])
+        assert len(server.requests) == len(paths)
+    assert paths.count("/v1/messages/batches") == 1 and "/v1/messages" not in paths
+    assert len(frame) == 6 and frame["error"].isna().all()
+    stored = Store().responses(frame["request_hash"].tolist())
+    assert all(r.batch for r in stored.values())
+    row = frame.iloc[0]
+    prompt = row["input_tokens"] + row["cache_creation_tokens"] + row["cache_read_tokens"]
+    full_price = (prompt * 3.0 + row["output_tokens"] * 15.0) / 1e6  # cache at input price
+    assert row["cost"] == pytest.approx(full_price / 2)

