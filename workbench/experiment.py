@@ -266,7 +266,8 @@ PAGE = """<!DOCTYPE html>
 body {{ font-family: system-ui, sans-serif; max-width: 72em; margin: 2em auto; padding: 0 1em;
   color: #222; line-height: 1.45; }}
 table {{ border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }}
-th, td {{ border: 1px solid #ddd; padding: 0.2em 0.5em; text-align: left; }}
+th, td {{ border: 1px solid #ddd; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }}
+td {{ white-space: nowrap; }}
 th {{ background: #f4f4f4; }}
 pre {{ white-space: pre-wrap; }}
 img {{ max-width: 100%; }}
