@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from workbench.scenarios import sha256_of
 
@@ -118,3 +121,43 @@ class Backend(ABC):
     ) -> None:
         """Send ``requests`` as one batch, calling ``on_result`` for each as it is known."""
         raise NotImplementedError(f"{self.provider} has no batch mode")
+
+
+# --- what the HTTP backends share ----------------------------------------------------------
+
+REQUEST_HEADER = "x-workbench-request"  # carries Request.hash on every HTTP request
+DEFAULT_MAX_RETRIES = 8
+DEFAULT_TIMEOUT = 600.0
+CLIENT_ENV = ("WORKBENCH_MAX_RETRIES", "WORKBENCH_TIMEOUT")
+
+Client = TypeVar("Client")
+
+
+def max_retries() -> int:
+    """Retries the SDKs make on 429, 529, 5xx, connection errors and timeouts
+    (``WORKBENCH_MAX_RETRIES``, default 8); they wait as ``retry-after`` says, else back off."""
+    return int(os.environ.get("WORKBENCH_MAX_RETRIES") or DEFAULT_MAX_RETRIES)
+
+
+def timeout_seconds() -> float:
+    """Seconds before one HTTP attempt is abandoned and retried (``WORKBENCH_TIMEOUT``)."""
+    return float(os.environ.get("WORKBENCH_TIMEOUT") or DEFAULT_TIMEOUT)
+
+
+class ClientCache(Generic[Client]):
+    """SDK clients, one per event loop and configuration: an async HTTP pool must not outlive
+    its loop, and a changed key, base URL or retry setting takes effect at once."""
+
+    def __init__(self, make: Callable[[], Client], env: Sequence[str]) -> None:
+        self._make = make
+        self._env = (*env, *CLIENT_ENV)
+        self._clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[tuple[str | None, ...], Client]
+        ] = weakref.WeakKeyDictionary()
+
+    def get(self) -> Client:
+        per_loop = self._clients.setdefault(asyncio.get_running_loop(), {})
+        key = tuple(os.environ.get(name) for name in self._env)
+        if key not in per_loop:
+            per_loop[key] = self._make()
+        return per_loop[key]

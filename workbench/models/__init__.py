@@ -1,0 +1,37 @@
+"""Model backends, found by the prefix of a model id: ``local/…``, ``anthropic/…``, ``openai/…``."""
+
+from workbench.models.base import (
+    Backend,
+    Completion,
+    GenerationError,
+    GenerationParams,
+    Request,
+    Usage,
+)
+from workbench.models.prices import PriceTable, cost_of, price_table
+from workbench.models.registry import (
+    ProviderInfo,
+    check_model,
+    get_backend,
+    known_providers,
+    providers,
+    register_backend,
+)
+
+__all__ = [
+    "Backend",
+    "Completion",
+    "GenerationError",
+    "GenerationParams",
+    "PriceTable",
+    "ProviderInfo",
+    "Request",
+    "Usage",
+    "check_model",
+    "cost_of",
+    "get_backend",
+    "known_providers",
+    "price_table",
+    "providers",
+    "register_backend",
+]
