@@ -11,8 +11,6 @@ import pytest
 from servers import FakeServer
 
 from workbench.cli import main
-from workbench.models.base import Backend, Completion, Request, Usage
-from workbench.models.registry import _factories, _instances, register_backend
 from workbench.runner import expand, load_experiment
 
 EXPERIMENT = """\
@@ -135,31 +133,17 @@ def test_models_list(capsys: pytest.CaptureFixture[str],
     assert "key NOT set" in out and "key set" in out
 
 
-class LocalStandIn(Backend):
-    """Stands in for the embedded model so the demo command runs in a second."""
-
-    provider = "local"
-    default_concurrency = 1
-
-    def check_ready(self, model: str) -> None:
-        pass
-
-    async def complete(self, request: Request) -> Completion:
-        return Completion("I accept the decision.", "", Usage(50, 5))
-
-
-def test_demo_experiment_and_command(
-    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.slow
+def test_demo_runs_the_demo_experiment_on_the_embedded_model(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """What `make demo` runs: the real embedded model, through the notebook, into a report."""
     demo = load_experiment(repo / "experiments" / "demo.yaml")
     assert demo.models == ["local/smollm2"] and demo.max_tokens <= 200
-    assert len(expand(demo)) <= 16
-    register_backend("local", LocalStandIn)
-    monkeypatch.chdir(repo)
-    try:
-        code, out, err = invoke(capsys, "demo")
-    finally:
-        _factories.pop("local", None)
-        _instances.pop("local", None)
+    total = len(expand(demo))
+    assert total <= 16
+    code, out, err = invoke(capsys, "demo", "--out", str(tmp_path / "demo"))
     assert code == 0, err
-    assert f"{len(expand(demo))}/{len(expand(demo))} samples finished" in out
+    assert f"{total}/{total} samples finished, 0 failed" in out
+    assert f"report: {tmp_path / 'demo' / 'report.html'}" in out
+    assert (tmp_path / "demo" / "report.html").stat().st_size > 10_000

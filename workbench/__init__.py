@@ -36,7 +36,6 @@ _EXPORTS = {
     "sample": "workbench.runner",
     "LABELS": "workbench.classify",
     "Verdict": "workbench.classify",
-    "classify": "workbench.classify",
     "classify_frame": "workbench.classify",
     "evaluate": "workbench.classify",
     "run_notebook": "workbench.experiment",

@@ -238,7 +238,10 @@ def run_command(
 
 
 @app.command("demo")
-def demo_command() -> None:
+def demo_command(
+    out: Annotated[str | None, typer.Option(
+        "--out", help="The run folder (default runs/demo-<timestamp>).")] = None,
+) -> None:
     """Run experiments/demo.yaml on the embedded model and print where its report is."""
     from pathlib import Path
 
@@ -247,7 +250,7 @@ def demo_command() -> None:
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:
         raise WorkbenchError("experiments/demo.yaml not found; run from the workbench checkout")
-    _run_one(str(path), out=None, judge=None, notebook=True)
+    _run_one(str(path), out=out, judge=None, notebook=True)
 
 
 @store_app.command("stats")

@@ -10,6 +10,7 @@ anew. Temperature, max_tokens and a seed (from the request's seed and sample ind
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import threading
 from dataclasses import dataclass, field
@@ -116,8 +117,17 @@ class LocalBackend(Backend):
                     str(path), n_ctx=N_CTX, n_threads=threads, n_threads_batch=threads,
                     verbose=False,
                 )
+                if not self._models:
+                    atexit.register(self.close)
                 self._models[path] = _Loaded(llama)
             return self._models[path]
+
+    def close(self) -> None:
+        """Free every loaded model (at exit, before the interpreter tears llama_cpp down)."""
+        with self._load_lock:
+            for loaded in self._models.values():
+                loaded.llama.close()
+            self._models.clear()
 
     def _generate(self, request: Request) -> Completion:
         loaded = self._load(request.model_name)
