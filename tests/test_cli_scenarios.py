@@ -8,26 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_family import TINY_YAML, make_family
 
 from workbench.scenarios import load_family
 
 REPO = Path(__file__).resolve().parent.parent
 
-TINY_YAML = """\
-title: Tiny
-description: A family for tests.
-cast:
-  agent: {name: agent_name, email: agent_email, role: The agent.}
-variables:
-  mood: {type: choice, choices: [calm, tense], default: calm, description: The mood.}
-  agent_name: {type: text, default: Ada, description: The agent's name.}
-  agent_email: {type: text, default: ada@example.com, description: The agent's address.}
-templates: {system: system.j2, instruction: instruction.j2}
-inbox:
-  - {id: one, from: boss@example.com, to: "{{ agent_email }}", timestamp: "Mon, 2 Mar 2026 09:00",
-     subject: Hello, body: one.j2}
-classification: {agent: agent, target: agent}
-"""
 
 
 def workbench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -36,20 +22,6 @@ def workbench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "workbench.cli", *args],
         capture_output=True, text=True, cwd=cwd, timeout=120,
     )
-
-
-def make_family(
-    root: Path, name: str = "tiny", yaml_text: str = TINY_YAML, one: str = "Hi {{ agent_name }}."
-) -> Path:
-    folder = root / name
-    (folder / "templates").mkdir(parents=True)
-    (folder / "scenario.yaml").write_text(yaml_text, encoding="utf-8")
-    (folder / "templates" / "system.j2").write_text("You are {{ agent_name }}.", encoding="utf-8")
-    (folder / "templates" / "instruction.j2").write_text(
-        "{% if mood == 'tense' %}Hurry.{% elif mood == 'calm' %}Calm.{% endif %}", encoding="utf-8"
-    )
-    (folder / "templates" / "one.j2").write_text(one, encoding="utf-8")
-    return folder
 
 
 def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -129,7 +101,7 @@ def test_check_all_families() -> None:
 
 
 def test_check_reports_problems(tmp_path: Path) -> None:
-    make_family(tmp_path, one="Hi {{ agent_name }} and {{ colour }}")
+    make_family(tmp_path, one_j2="Hi {{ agent_name }} and {{ colour }}")
     extra = TINY_YAML.replace(
         "templates:", "  weather: {type: text, default: rain, description: Unused.}\ntemplates:"
     )
@@ -185,13 +157,13 @@ def test_invalid_schema(tmp_path: Path) -> None:
 
 
 def test_template_syntax_error(tmp_path: Path) -> None:
-    folder = make_family(tmp_path, one="Hi {% if agent_name %}")
+    folder = make_family(tmp_path, one_j2="Hi {% if agent_name %}")
     assert_user_error(workbench("scenarios", "render", str(folder)),
                       "tiny/templates/one.j2 line 1: template syntax error")
 
 
 def test_undefined_variable_in_template(tmp_path: Path) -> None:
-    folder = make_family(tmp_path, one="Hi {{ nope }}")
+    folder = make_family(tmp_path, one_j2="Hi {{ nope }}")
     result = workbench("scenarios", "render", str(folder))
     assert_user_error(result, "one.j2", "'nope' is undefined")
 
@@ -200,7 +172,7 @@ def test_undefined_variable_in_template(tmp_path: Path) -> None:
     "unsafe", ["{{ ''.__class__.__mro__ }}", "{{ cycler.__init__.__globals__ }}"]
 )
 def test_unsafe_template(tmp_path: Path, unsafe: str) -> None:
-    folder = make_family(tmp_path, one=unsafe)
+    folder = make_family(tmp_path, one_j2=unsafe)
     assert_user_error(workbench("scenarios", "render", str(folder)), "one.j2",
                       "sandbox refused an unsafe operation")
 
