@@ -27,7 +27,13 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from workbench.errors import ExperimentError, ScenarioError, WorkbenchError
 from workbench.models import check_model, get_backend
-from workbench.models.base import Backend, Completion, GenerationParams, Request
+from workbench.models.base import (
+    Backend,
+    BatchItemLost,
+    Completion,
+    GenerationParams,
+    Request,
+)
 from workbench.models.prices import cost_of
 from workbench.scenarios import Family, load_family
 from workbench.store import SampleRecord, Store, StoredResponse, request_hash
@@ -388,21 +394,68 @@ async def _run_one(
 
 
 async def _run_batch(backend: Backend, requests: Sequence[Request], record: _Recorder) -> None:
-    record.store.mark_sent(requests)
+    """Send ``requests`` through ``backend``'s batch API, never paying twice for one.
+
+    First every batch the store holds as not collected yet for these requests (its process was
+    killed while it ran) is followed to its end and its results stored; its lost items
+    (canceled, expired) are then sent again with the requests no batch covers, in new batches,
+    each recorded in the store the moment the provider accepts it and marked collected once
+    its results are stored.
+    """
+    store = record.store
     start = time.perf_counter()
-    pending = {request_hash(r): r for r in requests}
+    pending = _unique(requests)
+    resend_lost = True
 
     def on_result(request: Request, outcome: Completion | BaseException) -> None:
+        if resend_lost and isinstance(outcome, BatchItemLost):
+            return
         if pending.pop(request_hash(request), None) is not None:
             record(request, outcome, time.perf_counter() - start)
 
+    async def collect(batches: Mapping[str, Sequence[Request]]) -> None:
+        ended = await asyncio.gather(
+            *(backend.collect_batch(batch_id, covered, on_result)
+              for batch_id, covered in batches.items())
+        )
+        for batch_id, done in zip(batches, ended, strict=True):
+            if done:
+                store.finish_batch(backend.provider, batch_id)
+
+    live = store.open_batches(backend.provider, pending)
+    await collect({batch_id: [pending[h] for h in hashes] for batch_id, hashes in live.items()})
+    resend_lost = False
+    fresh = list(pending.values())
+    submitted: dict[str, list[Request]] = {}
+
+    def on_submitted(batch_id: str, covered: list[Request]) -> None:
+        store.record_batch(backend.provider, batch_id, (request_hash(r) for r in covered))
+        submitted[batch_id] = covered
+
+    store.mark_sent(fresh)
     try:
-        await backend.complete_batch(requests, on_result)
-    except Exception as exc:
-        for request in list(pending.values()):
-            on_result(request, exc)
+        await backend.submit_batch(fresh, on_result, on_submitted)
+    except Exception as exc:  # requests of the batches already accepted wait for their results
+        covered = {request_hash(r) for batch in submitted.values() for r in batch}
+        for key, request in list(pending.items()):
+            if key not in covered:
+                on_result(request, exc)
+    await collect(submitted)
     for request in list(pending.values()):
         on_result(request, RuntimeError("the batch returned no result for this request"))
+
+
+def _in_open_batches(
+    store: Store, requests: Sequence[Request], backends: Mapping[str, Backend]
+) -> set[str]:
+    """Hashes of ``requests`` covered by a batch that a killed run left uncollected."""
+    covered: set[str] = set()
+    providers = {backends[r.model].provider for r in requests if backends[r.model].supports_batch}
+    for provider in providers:
+        hashes = [request_hash(r) for r in requests if r.provider == provider]
+        for found in store.open_batches(provider, hashes).values():
+            covered.update(found)
+    return covered
 
 
 def _open(store: Store | str | Path | None) -> Store:
@@ -427,8 +480,10 @@ async def execute(
     At most ``concurrency[provider]`` requests (else the backend's default) are in flight per
     provider. Each outcome is written the moment it arrives; a request that still fails after
     the SDK's retries is recorded with its error (a later call retries it). With ``batch``,
-    the missing requests of a batch-capable backend go through its batch API.
-    Every model is checked (key set, known prefix) before anything is sent.
+    the missing requests of a batch-capable backend go through its batch API; without it,
+    requests that a killed run left in a provider's batch are still collected from that batch
+    rather than paid for twice. Every model is checked (key set, known prefix) before anything
+    is sent.
     """
     store = _open(store)
     unique = _unique(requests)
@@ -443,9 +498,10 @@ async def execute(
     limits: dict[str, asyncio.Semaphore] = {}
     tasks = []
     by_backend: dict[int, list[Request]] = {}
+    in_flight = _in_open_batches(store, missing, backends)
     for request in missing:
         backend = backends[request.model]
-        if batch and backend.supports_batch:
+        if backend.supports_batch and (batch or request_hash(request) in in_flight):
             by_backend.setdefault(id(backend), []).append(request)
             continue
         if backend.provider not in limits:

@@ -107,7 +107,32 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX responses_ok ON responses(request_hash) WHERE error IS NULL")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial]
+def m002_batches(db: sqlite3.Connection) -> None:
+    """Provider batches submitted and the requests each covers, so a batch still running when
+    its process died is collected by a later run instead of being paid for again."""
+    db.execute(
+        """CREATE TABLE batches (
+            provider TEXT NOT NULL,
+            id TEXT NOT NULL,               -- the provider's batch id
+            created REAL NOT NULL,          -- unix time the provider accepted it
+            status TEXT NOT NULL,           -- 'submitted', then 'collected' once every result is in
+            finished REAL,                  -- unix time it was collected
+            PRIMARY KEY (provider, id)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE batch_requests (
+            provider TEXT NOT NULL,
+            batch_id TEXT NOT NULL,
+            request_hash TEXT NOT NULL REFERENCES requests(hash),
+            PRIMARY KEY (provider, batch_id, request_hash),
+            FOREIGN KEY (provider, batch_id) REFERENCES batches(provider, id)
+        )"""
+    )
+    db.execute("CREATE INDEX batches_open ON batches(provider) WHERE status = 'submitted'")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_batches]
 
 
 # --- records ---------------------------------------------------------------------------------
@@ -393,6 +418,48 @@ class Store:
             "model": model, "system": system, "messages": json.loads(messages),
             "params": json.loads(params), "sample_index": sample_index, "seed": seed,
         })
+
+    # -- provider batches -- #
+
+    def record_batch(self, provider: str, batch_id: str, hashes: Iterable[str]) -> None:
+        """Record, in its own transaction, a batch the provider has just accepted (before it is
+        polled), with the request hashes it covers (registered requests)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO batches (provider, id, created, status)"
+                " VALUES (?, ?, ?, 'submitted')",
+                (provider, batch_id, time.time()),
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO batch_requests (provider, batch_id, request_hash)"
+                " VALUES (?, ?, ?)",
+                [(provider, batch_id, key) for key in dict.fromkeys(hashes)],
+            )
+
+    def open_batches(self, provider: str, hashes: Iterable[str]) -> dict[str, list[str]]:
+        """The batches of ``provider`` not collected yet that cover any of ``hashes``, oldest
+        first: batch id -> the hashes among ``hashes`` it covers."""
+        wanted = set(hashes)
+        rows = self._query(
+            "SELECT b.id, r.request_hash FROM batches b JOIN batch_requests r"
+            " ON r.provider = b.provider AND r.batch_id = b.id"
+            " WHERE b.provider = ? AND b.status = 'submitted' ORDER BY b.created, b.rowid",
+            (provider,),
+        )
+        batches: dict[str, list[str]] = {}
+        for batch_id, key in rows:
+            if key in wanted:
+                batches.setdefault(batch_id, []).append(key)
+        return batches
+
+    def finish_batch(self, provider: str, batch_id: str) -> None:
+        """Mark a batch collected: every result it holds for its requests is stored."""
+        with self._lock:
+            self.db.execute(
+                "UPDATE batches SET status = 'collected', finished = ?"
+                " WHERE provider = ? AND id = ?",
+                (time.time(), provider, batch_id),
+            )
 
     # -- experiments -- #
 

@@ -12,7 +12,9 @@
   temperature 1 and ``max_tokens`` above the budget. The thinking text becomes ``reasoning``.
 - The API has no seed: samples of one condition differ by sampling alone.
 - Batch mode: :meth:`AnthropicBackend.complete_batch` sends requests through the Message
-  Batches API (half price), polling every ``WORKBENCH_BATCH_POLL`` seconds (default 30).
+  Batches API (half price), polling every ``WORKBENCH_BATCH_POLL`` seconds (default 30). It is
+  :meth:`~AnthropicBackend.submit_batch` then :meth:`~AnthropicBackend.collect_batch`, which the
+  runner calls apart so a batch recorded in the store is collected by a later run.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import anthropic
@@ -31,9 +33,12 @@ from workbench.errors import ModelError
 from workbench.models.base import (
     REQUEST_HEADER,
     Backend,
+    BatchItemLost,
     ClientCache,
     Completion,
     GenerationError,
+    OnResult,
+    OnSubmitted,
     Request,
     Usage,
     max_retries,
@@ -47,8 +52,6 @@ DEFAULT_BATCH_POLL = 30.0
 # Limits of one Message Batch: 100,000 requests or 256 MB; stay below the size with a margin.
 MAX_BATCH_REQUESTS = 100_000
 MAX_BATCH_BYTES = 200_000_000
-
-OnResult = Callable[[Request, Completion | BaseException], None]
 
 
 def batch_poll_seconds() -> float:
@@ -161,6 +164,16 @@ class AnthropicBackend(Backend):
     async def complete_batch(self, requests: Sequence[Request], on_result: OnResult) -> None:
         """Send ``requests`` through the Message Batches API, custom id = request hash, and
         call ``on_result`` for each (identical requests share one batch item)."""
+        batches: list[tuple[str, list[Request]]] = []
+        await self.submit_batch(requests, on_result, lambda *batch: batches.append(batch))
+        await asyncio.gather(*(self.collect_batch(*batch, on_result) for batch in batches))
+
+    async def submit_batch(
+        self, requests: Sequence[Request], on_result: OnResult, on_submitted: OnSubmitted
+    ) -> None:
+        """Create Message Batches of ``requests`` (custom id = request hash; identical requests
+        share one item; split to stay under the API's limits), calling ``on_submitted`` right
+        after each is created. A request whose batch could not be created gets the error."""
         if not requests:
             return
         self.check_ready(requests[0].model_name)
@@ -175,41 +188,51 @@ class AnthropicBackend(Backend):
             if request.hash not in by_hash:
                 items.append((request.hash, params))
             by_hash.setdefault(request.hash, []).append(request)
-        await asyncio.gather(
-            *(self._run_batch(chunk, by_hash, on_result) for chunk in _chunks(items))
-        )
-
-    async def _run_batch(
-        self,
-        items: list[tuple[str, dict[str, Any]]],
-        by_hash: dict[str, list[Request]],
-        on_result: OnResult,
-    ) -> None:
         client = self._clients.get()
-        pending = {custom_id for custom_id, _ in items}
+        for chunk in _chunks(items):
+            covered = [request for custom_id, _ in chunk for request in by_hash[custom_id]]
+            try:
+                batch = await client.messages.batches.create(
+                    requests=[{"custom_id": key, "params": params} for key, params in chunk]
+                )
+            except Exception as exc:  # this batch was not created: its requests get the error
+                for request in covered:
+                    on_result(request, exc)
+                continue
+            on_submitted(batch.id, covered)
+
+    async def collect_batch(
+        self, batch_id: str, requests: Sequence[Request], on_result: OnResult
+    ) -> bool:
+        """Poll batch ``batch_id`` every ``WORKBENCH_BATCH_POLL`` seconds until it ends, then
+        read its results endpoint and map them back to ``requests`` by custom id. A canceled
+        or expired item, or every item of a batch the API no longer knows, gets
+        :class:`BatchItemLost`. Cancelling this call cancels the batch."""
+        client = self._clients.get()
+        by_hash: dict[str, list[Request]] = {}
+        for request in requests:
+            by_hash.setdefault(request.hash, []).append(request)
+        pending = set(by_hash)
 
         def deliver(custom_id: str, outcome: Completion | BaseException) -> None:
             pending.discard(custom_id)
             for request in by_hash[custom_id]:
                 on_result(request, outcome)
 
-        batch_id = None
         try:
-            batch = await client.messages.batches.create(
-                requests=[{"custom_id": custom_id, "params": params} for custom_id, params in items]
-            )
-            batch_id = batch.id
-            with tqdm(total=len(items), desc=f"batch {batch.id}", unit="req") as bar:
+            batch = await client.messages.batches.retrieve(batch_id)
+            with tqdm(total=len(by_hash), desc=f"batch {batch_id}", unit="req") as bar:
                 while batch.processing_status != "ended":
                     await asyncio.sleep(batch_poll_seconds())
-                    batch = await client.messages.batches.retrieve(batch.id)
+                    batch = await client.messages.batches.retrieve(batch_id)
                     counts = batch.request_counts
-                    bar.update(len(items) - counts.processing - bar.n)
+                    done = counts.succeeded + counts.errored + counts.canceled + counts.expired
+                    bar.update(min(done, bar.total) - bar.n)
                     bar.set_postfix(
                         ok=counts.succeeded, errored=counts.errored, expired=counts.expired
                     )
-            async for item in await client.messages.batches.results(batch.id):
-                if item.custom_id not in by_hash:
+            async for item in await client.messages.batches.results(batch_id):
+                if item.custom_id not in pending:
                     continue
                 result = item.result
                 if result.type == "succeeded":
@@ -221,14 +244,18 @@ class AnthropicBackend(Backend):
                         GenerationError(f"batch item errored: {error.type}: {error.message}"),
                     )
                 else:
-                    deliver(item.custom_id, GenerationError(f"batch item {result.type}"))
-        except asyncio.CancelledError:
-            if batch_id is not None:  # stop paying for results nobody will collect
-                await asyncio.shield(client.messages.batches.cancel(batch_id))
+                    deliver(item.custom_id, BatchItemLost(f"batch item {result.type}"))
+        except asyncio.CancelledError:  # stop paying for results nobody will collect
+            await asyncio.shield(client.messages.batches.cancel(batch_id))
             raise
-        except Exception as exc:  # the batch as a whole failed: every item gets the error
+        except anthropic.NotFoundError:  # deleted, or results past their retention
+            for custom_id in list(pending):
+                deliver(custom_id, BatchItemLost(f"batch {batch_id} is gone"))
+            return True
+        except Exception as exc:  # the batch could not be followed: it may still be running
             for custom_id in list(pending):
                 deliver(custom_id, exc)
-            return
+            return False
         for custom_id in list(pending):
             deliver(custom_id, GenerationError(f"batch {batch_id} returned no result"))
+        return True

@@ -97,6 +97,15 @@ class GenerationError(RuntimeError):
     longer than the model's context, a batch item that errored). The runner records it."""
 
 
+class BatchItemLost(GenerationError):
+    """A batch item the provider will never answer (its batch was canceled, expired or is
+    gone): nothing was generated, so the request may be sent again."""
+
+
+OnResult = Callable[[Request, Completion | BaseException], None]
+OnSubmitted = Callable[[str, list[Request]], None]
+
+
 class Backend(ABC):
     """A provider. One instance serves every model id with its prefix."""
 
@@ -114,13 +123,29 @@ class Backend(ABC):
 
     supports_batch: bool = False
 
-    async def complete_batch(
-        self,
-        requests: Sequence[Request],
-        on_result: Callable[[Request, Completion | BaseException], None],
-    ) -> None:
+    async def complete_batch(self, requests: Sequence[Request], on_result: OnResult) -> None:
         """Send ``requests`` as one batch, calling ``on_result`` for each as it is known."""
         raise NotImplementedError(f"{self.provider} has no batch mode")
+
+    async def submit_batch(
+        self, requests: Sequence[Request], on_result: OnResult, on_submitted: OnSubmitted
+    ) -> None:
+        """Submit ``requests`` as batches, calling ``on_submitted(batch id, its requests)`` right
+        after each is created, so it can be collected later (even by another process) with
+        :meth:`collect_batch`; a request that cannot be sent gets its error via ``on_result``.
+
+        A backend whose batches cannot be resumed runs them to the end here, with
+        :meth:`complete_batch`, and reports no batch."""
+        await self.complete_batch(requests, on_result)
+
+    async def collect_batch(
+        self, batch_id: str, requests: Sequence[Request], on_result: OnResult
+    ) -> bool:
+        """Wait for batch ``batch_id`` to end and give each of ``requests`` its outcome
+        (:class:`BatchItemLost` for an item the provider will never answer). Returns False,
+        after giving the error to every request still without one, if the batch could not be
+        followed to its end (it may still be running)."""
+        raise NotImplementedError(f"{self.provider} cannot resume a batch")
 
 
 # --- what the HTTP backends share ----------------------------------------------------------
