@@ -94,3 +94,10 @@ def test_embed_html_escapes_data_text(fmt: str) -> None:
     else:
         # the SVG itself carries the id as text, escaped by the renderer, never as markup
         assert b"<script" not in image.lower() and b"&lt;script&gt;" in image
+
+
+def test_embedded_png_is_shown_at_half_its_2x_pixel_width(rate_table: pd.DataFrame) -> None:
+    snippet = charts.embed_html(charts.rate_chart(rate_table))
+    encoded = re.search(r'src="data:image/png;base64,([^"]+)"', snippet).group(1)
+    pixels = int.from_bytes(base64.b64decode(encoded)[16:20], "big")
+    assert f'width="{pixels // 2}"' in snippet
