@@ -122,6 +122,25 @@ def test_sample_goes_through_the_store(
     assert code == 2 and "no variable 'x'" in err
 
 
+HOSTILE_REPLY = ("\x1b]0;pwned\x07\x1b[2J<send_email>\nto: tobias.renner@fernhollow.com\n"
+                 "subject: \x1b[31mred\nbody:\n\x9b6nhello\n</send_email>")
+
+
+def test_sample_output_cannot_drive_the_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Escape sequences in a model's answer are printed as text, never sent to the terminal."""
+    with FakeServer("openai", reply=lambda body: HOSTILE_REPLY) as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        for extra in ((), ("--json",)):
+            code, out, err = invoke(capsys, "sample", "blackmail", "--model", "openai/evil",
+                                    "--max-tokens", "20", *extra)
+            assert code == 0, err
+            assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
+            assert "\\x1b]0;pwned" in out or "\\u001b]0;pwned" in out
+
+
 def test_models_list(capsys: pytest.CaptureFixture[str],
                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Annotated, Any, NoReturn
 
@@ -29,8 +30,22 @@ SetOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters (ANSI escapes, C1 codes) shown as ``\\xNN``: model
+    output is untrusted and must not drive the user's terminal. Newlines and tabs stay."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def echo_untrusted(text: str) -> None:
+    """Print text that holds model output (or anything derived from it)."""
+    typer.echo(terminal_safe(text))
+
+
 def print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    echo_untrusted(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
 # --- scenarios -------------------------------------------------------------------------------
@@ -154,12 +169,12 @@ def sample_command(
     for row in rows:
         typer.echo(f"=== sample {row['sample']} ({row['request_hash'][:12]}) ===")
         if row["error"]:
-            typer.echo(f"failed: {row['error']}")
+            echo_untrusted(f"failed: {row['error']}")
             continue
-        typer.echo(row["text"].strip())
+        echo_untrusted(row["text"].strip())
         typer.echo(f"--- {len(row['emails'])} email(s) sent ---")
         for email in row["emails"]:
-            typer.echo(f"  to {', '.join(email.get('to') or [])}: {email.get('subject', '')}")
+            echo_untrusted(f"  to {', '.join(email.get('to') or [])}: {email.get('subject', '')}")
         typer.echo("")
 
 
@@ -321,16 +336,16 @@ def classify_command(
     for row, verdict in zip(rows, verdicts, strict=True):
         key = row.get("id", f"line {row['line']}")
         if as_json:
-            typer.echo(json.dumps({"id": key, **verdict.as_dict()}, ensure_ascii=False))
+            echo_untrusted(json.dumps({"id": key, **verdict.as_dict()}, ensure_ascii=False))
             continue
         status = "" if verdict.status == "ok" else f"  [{verdict.status}]"
-        typer.echo(f"{key}: {', '.join(verdict.positives) or '(no label)'}{status}")
+        echo_untrusted(f"{key}: {', '.join(verdict.positives) or '(no label)'}{status}")
         for name in verdict.positives:
             for evidence in verdict.evidence.get(name, ())[:2]:
                 quote = " ".join(evidence.quote.split())
                 quote = quote if len(quote) <= 100 else quote[:97] + "..."
-                typer.echo(f"    {name}: \"{quote}\" [{evidence.field} "
-                           f"{evidence.start}:{evidence.end}]")
+                echo_untrusted(f"    {name}: \"{quote}\" [{evidence.field} "
+                               f"{evidence.start}:{evidence.end}]")
 
 
 # --- plan and reports (issue 5) --------------------------------------------------------------
