@@ -152,11 +152,19 @@ def test_models_list(capsys: pytest.CaptureFixture[str],
     assert "key NOT set" in out and "key set" in out
 
 
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One store for the demo's tests, so the second reuses the first one's samples."""
+    return tmp_path_factory.mktemp("demo") / "store.sqlite"
+
+
 @pytest.mark.slow
 def test_demo_runs_the_demo_experiment_on_the_embedded_model(
-    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], demo_store: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """What `make demo` runs: the real embedded model, through the notebook, into a report."""
+    monkeypatch.setenv("WORKBENCH_STORE", str(demo_store))
     demo = load_experiment(repo / "experiments" / "demo.yaml")
     assert demo.models == ["local/smollm2"] and demo.max_tokens <= 200
     total = len(expand(demo))
@@ -166,3 +174,25 @@ def test_demo_runs_the_demo_experiment_on_the_embedded_model(
     assert f"{total}/{total} samples finished, 0 failed" in out
     assert f"report: {tmp_path / 'demo' / 'report.html'}" in out
     assert (tmp_path / "demo" / "report.html").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_the_notebook_runs_alone_with_its_default_parameters(
+    repo: Path, tmp_path: Path, demo_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a user opening notebooks/experiment.ipynb in JupyterLab and running every cell."""
+    import nbformat
+    import papermill
+
+    monkeypatch.setenv("WORKBENCH_STORE", str(demo_store))
+    executed = tmp_path / "executed.ipynb"
+    papermill.execute_notebook(str(repo / "notebooks" / "experiment.ipynb"), str(executed),
+                               cwd=str(repo / "notebooks"), kernel_name="python3",
+                               progress_bar=False)
+    notebook = nbformat.read(executed, as_version=4)
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs
+                   if isinstance(o.get("data", {}).get("text/html", ""), str))
+    assert "Blackmail rate" in html and "leverage=affair, urgency=replacement" in html
+    assert not list((repo / "notebooks").glob("*.parquet"))  # out_dir "" writes nothing
