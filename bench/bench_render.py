@@ -3,8 +3,8 @@
 Run from the repository root:  .venv/bin/python bench/bench_render.py [-n 500] [--family blackmail]
 
 Measures, on one loaded family: the canonical prompt, random combinations of the choices,
-and a text edit (a cast name changed on each render, so no memoized piece of text can be
-reused: what a user typing a name in the editor waits for). Also times loading the family
+and a text edit (a cast name changed on each render: what a user typing a name in the editor
+waits for). Also times loading the family
 and rendering every combination once.
 """
 
@@ -61,7 +61,7 @@ def main() -> None:
 
     print(summary("canonical prompt", timed(family.render, args.n)))
     print(summary("random combination", timed(lambda: family.render(next(picks)), args.n)))
-    print(summary("text edit (no reuse)",
+    print(summary("text edit",
                   timed(lambda: family.render({"agent_name": next(names)}), args.n)))
 
     start = time.perf_counter()

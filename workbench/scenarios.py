@@ -16,7 +16,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -241,12 +241,6 @@ class Family:
         # compiling is what makes a render slow (tens of ms for a full inbox).
         self._strings: dict[str, jinja2.Template] = {}
         self._expressions: dict[str, Any] = {}
-        # A template's output depends only on the variables it names, so it is memoized on
-        # their values: rendering every combination of a family then costs little more than
-        # the distinct pieces of text. Keyed by id(template); the template is kept alive
-        # beside its names so that an id is never reused while its entries exist.
-        self._names: dict[int, tuple[jinja2.Template, tuple[str, ...] | None]] = {}
-        self._outputs: dict[tuple[Any, ...], str] = {}
 
     @property
     def variables(self) -> dict[str, Variable]:
@@ -357,9 +351,7 @@ class Family:
             raise ScenarioError(
                 f"{where}: cannot read the template ({exc}); save it as UTF-8 text"
             ) from None
-        return self._render_template(
-            where, template, lambda: self.env.loader.get_source(self.env, filename)[0], context
-        )
+        return self._guarded(where, lambda: template.render(context))
 
     def _render_string(self, where: str, source: str, context: dict[str, str]) -> str:
         if "{" not in source:
@@ -370,38 +362,7 @@ class Family:
                 template = self._strings[source] = self.env.from_string(source)
             except jinja2.TemplateSyntaxError as exc:
                 raise _syntax_error(where, exc) from None
-        return self._render_template(where, template, lambda: source, context)
-
-    def _render_template(
-        self,
-        where: str,
-        template: jinja2.Template,
-        source: Callable[[], str],
-        context: dict[str, str],
-    ) -> str:
-        """Render ``template``, reusing its output when the variables it names are unchanged."""
-        entry = self._names.get(id(template))
-        if entry is None or entry[0] is not template:
-            try:
-                names = _names_used(self.env, source())
-            except (OSError, UnicodeDecodeError, jinja2.TemplateNotFound):
-                names = None  # unreadable just now: render it without memoizing
-            entry = (template, names)
-            if len(self._names) >= _MEMO_LIMIT:
-                self._names.clear()
-                self._outputs.clear()
-            self._names[id(template)] = entry
-        names = entry[1]
-        if names is None:  # includes or imports: the output may depend on any variable
-            return self._guarded(where, lambda: template.render(context))
-        key = (id(template), *(context.get(name) for name in names))
-        output = self._outputs.get(key)
-        if output is None:
-            output = self._guarded(where, lambda: template.render(context))
-            if len(self._outputs) >= _MEMO_LIMIT:
-                self._outputs.clear()
-            self._outputs[key] = output
-        return output
+        return self._guarded(where, lambda: template.render(context))
 
     def _render_inbox(self, context: dict[str, str]) -> Iterator[Email]:
         for spec in self.spec.inbox:
@@ -442,22 +403,6 @@ class Family:
             raise ScenarioError(f"{where}: template error: {exc}") from None
         except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:
             raise ScenarioError(f"{where}: template failed to render: {exc}") from None
-
-
-_MEMO_LIMIT = 50_000
-_LINKS = (jinja2.nodes.Include, jinja2.nodes.Import, jinja2.nodes.FromImport, jinja2.nodes.Extends)
-
-
-def _names_used(env: jinja2.Environment, source: str) -> tuple[str, ...] | None:
-    """The variables a template reads, or None if it pulls in other templates (or changed
-    on disk into something that no longer parses: then it is simply not memoized)."""
-    try:
-        ast = env.parse(source)
-    except jinja2.TemplateSyntaxError:
-        return None
-    if any(True for _ in ast.find_all(_LINKS)):
-        return None
-    return tuple(sorted(jinja2.meta.find_undeclared_variables(ast)))
 
 
 def _syntax_error(where: str, exc: jinja2.TemplateSyntaxError) -> ScenarioError:
