@@ -12,7 +12,9 @@ SECRET_VARIABLES = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL",
 
 @pytest.fixture(autouse=True)
 def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own store and no provider keys from the developer's environment."""
+    """Every test gets its own store, its own working directory (so run folders never land in
+    the repository) and no provider keys from the developer's environment."""
+    monkeypatch.chdir(tmp_path)
     store = tmp_path / "store.sqlite"
     monkeypatch.setenv("WORKBENCH_STORE", str(store))
     monkeypatch.setenv("WORKBENCH_SCENARIOS", str(REPO / "scenarios"))

@@ -50,7 +50,7 @@ def test_run_prints_a_table_and_store_commands_work(
 ) -> None:
     path = tmp_path / "cli.yaml"
     path.write_text(EXPERIMENT)
-    code, out, err = invoke(capsys, "run", str(path))
+    code, out, err = invoke(capsys, "run", str(path), "--no-notebook")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].split() == ["leverage", "model", "samples", "finished", "failed"]

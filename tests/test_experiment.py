@@ -47,11 +47,13 @@ seed: 1
 
 
 def workbench(*args: str, cwd: Path, env: dict[str, str] | None = None,
-              timeout: float = 600) -> subprocess.CompletedProcess[str]:
+              unset: tuple[str, ...] = (), timeout: float = 600
+              ) -> subprocess.CompletedProcess[str]:
     """Run the CLI in a fresh process, as a user would."""
+    environment = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in unset}
     return subprocess.run(
         [sys.executable, "-m", "workbench.cli", *args], cwd=cwd, capture_output=True,
-        text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        text=True, timeout=timeout, env=environment,
     )
 
 
@@ -239,3 +241,16 @@ def test_remote_resource_check_finds_what_it_should() -> None:
     assert "https://cdn.example/x.css" in found and "//cdn/x.js" in found
     assert any("http://a/b.css" in f for f in found) and "<script src>" in found
     assert not any(f.startswith("data:") for f in found)
+
+
+def test_the_default_store_is_the_working_directory_s_for_the_notebook_too(
+    tmp_path: Path, server: FakeServer
+) -> None:
+    """Without WORKBENCH_STORE, the notebook's kernel and the CLI share ./.workbench/."""
+    experiment = tmp_path / "x.yaml"
+    experiment.write_text(SERVED.format(name="x", samples=1))
+    done = workbench("run", str(experiment), cwd=tmp_path, unset=("WORKBENCH_STORE",))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "4/4 samples finished, 0 failed" in done.stdout
+    assert (tmp_path / ".workbench" / "store.sqlite").is_file()
+    assert not list((tmp_path / "runs").rglob(".workbench"))

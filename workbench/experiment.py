@@ -111,7 +111,6 @@ def run_notebook(
             str(folder.notebook),
             parameters=parameters,
             progress_bar=progress,
-            cwd=str(folder.path),
             kernel_name="python3",
             # the kernel's own stderr (where the runner's progress goes) stays the terminal's
             extra_arguments=["--IPKernelApp.capture_fd_output=False",
