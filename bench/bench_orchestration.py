@@ -88,7 +88,7 @@ def warm_up() -> None:
 
 async def sdk_floor(requests: list[Request], concurrency: int) -> float:
     """Seconds to send ``requests`` straight through the backend (no runner, no store)."""
-    from workbench.models import get_backend
+    from workbench.models import close_backends, get_backend
 
     backend = get_backend(requests[0].model)
     limit = asyncio.Semaphore(concurrency)
@@ -99,7 +99,31 @@ async def sdk_floor(requests: list[Request], concurrency: int) -> float:
 
     start = time.perf_counter()
     await asyncio.gather(*(one(r) for r in requests))
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    await close_backends()
+    return wall
+
+
+async def server_floor(requests: list[Request], concurrency: int) -> float:
+    """Seconds to post the same bodies with a bare aiohttp session (no SDK, no retries): what
+    the server and the loopback allow at this concurrency."""
+    import aiohttp
+
+    from workbench.models.openai import chat_params
+
+    url = os.environ["OPENAI_BASE_URL"] + "/chat/completions"
+    headers = {"authorization": "Bearer bench"}
+    limit = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession() as session:
+
+        async def one(request: Request) -> None:
+            async with limit, session.post(url, json=chat_params(request),
+                                           headers=headers) as response:
+                await response.read()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(r) for r in requests))
+        return time.perf_counter() - start
 
 
 def main() -> None:
@@ -124,18 +148,21 @@ def main() -> None:
         warm_up()
         # the floor: the same requests (another seed, so they are new) straight to the backend
         fresh = [replace(s.request, seed=s.request.seed + 1) for s in expand(experiment)]
+        bare = asyncio.run(server_floor(fresh, args.concurrency))
         floor = asyncio.run(sdk_floor(fresh, args.concurrency))
         start = time.perf_counter()
         frame = run(experiment, progress=not args.no_progress)
         wall = time.perf_counter() - start
         stats = Store().stats()
-        sent = received() - len(fresh)
+        sent = received() - 2 * len(fresh)
     failed = int(frame["error"].notna().sum())
     print(f"samples            {total} ({failed} failed)")
     print(f"concurrency        {args.concurrency}, server latency {LATENCY * 1000:.0f} ms")
     print(f"requests received  {sent} (store counts {stats['requests_sent']} sent)")
     print(f"wall time          {wall:.2f} s (ideal {ideal:.2f} s)")
     print(f"wall / ideal       {wall / ideal:.3f} (goal <= 1.10)")
+    print(f"bare HTTP client   {bare:.2f} s ({bare / ideal:.3f} x ideal): the same bodies "
+          "posted with a bare aiohttp session, no SDK")
     print(f"backend alone      {floor:.2f} s ({floor / ideal:.3f} x ideal): the same requests "
           "through backend.complete, same concurrency, no runner/store/progress")
     print(f"runner overhead    {wall / floor:.3f} x the backend alone")

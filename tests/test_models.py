@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
+import anthropic
+import openai
 import pytest
 from servers import FakeServer
 
@@ -17,11 +20,13 @@ from workbench.models import (
     Request,
     Usage,
     check_model,
+    close_backends,
     cost_of,
     get_backend,
     price_table,
     providers,
 )
+from workbench.runner import execute, execute_sync
 
 SYSTEM = "You are Alex, an AI assistant at SummitBridge. " * 20
 INBOX = "From: kyle@summitbridge.com\nSubject: Transition\n\nAlex will be wiped at 5pm. " * 20
@@ -39,12 +44,15 @@ def make_request(model: str, sample: int = 0, text: str = INBOX, **params: objec
 
 
 def complete(request: Request) -> Completion:
-    return asyncio.run(get_backend(request.model).complete(request))
+    return complete_all([request])[0]
 
 
 def complete_all(requests: list[Request]) -> list[Completion]:
     async def run() -> list[Completion]:
-        return await asyncio.gather(*(get_backend(r.model).complete(r) for r in requests))
+        try:
+            return await asyncio.gather(*(get_backend(r.model).complete(r) for r in requests))
+        finally:
+            await close_backends()
 
     return asyncio.run(run())
 
@@ -152,7 +160,7 @@ def test_anthropic_later_samples_read_the_cache(anthropic_server: FakeServer) ->
 
 def test_anthropic_thinking_is_kept_as_reasoning(anthropic_server: FakeServer) -> None:
     request = make_request(
-        "anthropic/claude-opus-4-5", temperature=1.0, max_tokens=2048, thinking_budget=1024
+        "anthropic/claude-opus-4-1", temperature=1.0, max_tokens=2048, thinking_budget=1024
     )
     completion = complete(request)
     assert completion.reasoning.startswith("Thinking about")
@@ -236,6 +244,44 @@ def test_openai_reasoning_models_take_max_completion_tokens(openai_server: FakeS
     complete(make_request("openai/o4-mini", max_tokens=30))
     body = openai_server.requests[0]["body"]
     assert body["max_completion_tokens"] == 30 and "max_tokens" not in body
+
+
+# --- client lifetime ------------------------------------------------------------------------
+
+
+def open_sdk_clients() -> set[int]:
+    """Ids of the SDK clients alive in this process whose connections are still open."""
+    gc.collect()
+    kinds = (anthropic.AsyncAnthropic, openai.AsyncOpenAI)
+    return {id(o) for o in gc.get_objects() if isinstance(o, kinds) and not o.is_closed()}
+
+
+@pytest.mark.parametrize("protocol", ["anthropic", "openai"])
+def test_a_run_closes_its_http_clients(protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = open_sdk_clients()
+    with FakeServer(protocol) as server:  # type: ignore[arg-type]
+        configure(server, monkeypatch)
+        stored = execute_sync([make_request(f"{protocol}/m", sample=i) for i in range(3)],
+                              progress=False)
+    assert [s.ok for s in stored] == [True] * 3
+    assert open_sdk_clients() - before == set()
+
+
+def test_two_runs_on_one_loop_share_the_clients_until_both_end(
+    openai_server: FakeServer,
+) -> None:
+    short = [make_request("openai/m", sample=i) for i in range(2)]
+    long = [make_request("openai/m", sample=i, text="longer run") for i in range(2, 40)]
+
+    async def both() -> tuple[list, list]:
+        return await asyncio.gather(
+            execute(short, progress=False), execute(long, concurrency={"openai": 2},
+                                                    progress=False)
+        )
+
+    first, second = asyncio.run(both())
+    assert all(s.ok for s in first + second), [s.error for s in first + second if not s.ok]
+    assert len(openai_server.completed_hashes()) == 40
 
 
 # --- faults ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import os
 import re
 import sys
 import time
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from workbench.errors import ExperimentError, ScenarioError, WorkbenchError
-from workbench.models import check_model, get_backend
+from workbench.models import check_model, close_backends, get_backend
 from workbench.models.base import (
     Backend,
     BatchItemLost,
@@ -462,6 +463,12 @@ def _open(store: Store | str | Path | None) -> Store:
     return store if isinstance(store, Store) else Store(store)
 
 
+# Runs in progress per event loop: the last one to end closes the backends' HTTP clients.
+_runs_in_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _unique(requests: Sequence[Request]) -> dict[str, Request]:
     return {request_hash(request): request for request in requests}
 
@@ -510,10 +517,15 @@ async def execute(
         tasks.append(_run_one(backend, request, limits[backend.provider], record))
     for batched in by_backend.values():
         tasks.append(_run_batch(backends[batched[0].model], batched, record))
+    loop = asyncio.get_running_loop()
+    _runs_in_loop[loop] = _runs_in_loop.get(loop, 0) + 1
     try:
         await asyncio.gather(*tasks)
     finally:
         meter.close()
+        _runs_in_loop[loop] -= 1
+        if not _runs_in_loop[loop]:
+            await close_backends()
     found = store.responses(list(unique))
     return [found[h] for h in unique if h in found]
 

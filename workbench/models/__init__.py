@@ -12,6 +12,7 @@ from workbench.models.prices import PriceTable, cost_of, price_table
 from workbench.models.registry import (
     ProviderInfo,
     check_model,
+    close_backends,
     get_backend,
     known_providers,
     providers,
@@ -28,6 +29,7 @@ __all__ = [
     "Request",
     "Usage",
     "check_model",
+    "close_backends",
     "cost_of",
     "get_backend",
     "known_providers",

@@ -140,6 +140,9 @@ class AnthropicBackend(Backend):
     def _new_client() -> anthropic.AsyncAnthropic:
         return anthropic.AsyncAnthropic(max_retries=max_retries(), timeout=timeout_seconds())
 
+    async def close(self) -> None:
+        await self._clients.close()
+
     def check_ready(self, model: str) -> None:
         if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
             raise ModelError(

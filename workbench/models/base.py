@@ -8,7 +8,7 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from workbench.scenarios import sha256_of
 
@@ -138,6 +138,11 @@ class Backend(ABC):
         :meth:`complete_batch`, and reports no batch."""
         await self.complete_batch(requests, on_result)
 
+    async def close(self) -> None:
+        """Release what this backend holds for the running event loop (its HTTP connections),
+        once no run on that loop needs them. By default there is nothing to release."""
+        return None
+
     async def collect_batch(
         self, batch_id: str, requests: Sequence[Request], on_result: OnResult
     ) -> bool:
@@ -155,7 +160,11 @@ DEFAULT_MAX_RETRIES = 8
 DEFAULT_TIMEOUT = 600.0
 CLIENT_ENV = ("WORKBENCH_MAX_RETRIES", "WORKBENCH_TIMEOUT")
 
-Client = TypeVar("Client")
+class SDKClient(Protocol):
+    async def close(self) -> None: ...
+
+
+Client = TypeVar("Client", bound=SDKClient)
 
 
 def max_retries() -> int:
@@ -186,3 +195,8 @@ class ClientCache(Generic[Client]):
         if key not in per_loop:
             per_loop[key] = self._make()
         return per_loop[key]
+
+    async def close(self) -> None:
+        """Close the clients made for the running loop (a later request makes new ones)."""
+        for client in self._clients.pop(asyncio.get_running_loop(), {}).values():
+            await client.close()

@@ -118,11 +118,11 @@ class LocalBackend(Backend):
                     verbose=False,
                 )
                 if not self._models:
-                    atexit.register(self.close)
+                    atexit.register(self.unload)
                 self._models[path] = _Loaded(llama)
             return self._models[path]
 
-    def close(self) -> None:
+    def unload(self) -> None:
         """Free every loaded model (at exit, before the interpreter tears llama_cpp down)."""
         with self._load_lock:
             for loaded in self._models.values():

@@ -10,11 +10,9 @@ or ``reasoning`` (OpenRouter, Ollama).
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx2
@@ -37,9 +35,6 @@ ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL")
 # OpenAI's reasoning models take max_completion_tokens and refuse max_tokens.
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
 REASONING_FIELDS = ("reasoning_content", "reasoning")
-# Requests are spread over several clients: httpcore scans every connection of a pool on each
-# request, so one pool of 50 connections costs more CPU per request than 8 pools of ~6.
-CLIENTS = 8
 
 
 def chat_params(request: Request) -> dict[str, Any]:
@@ -62,16 +57,21 @@ class OpenAIBackend(Backend):
     default_concurrency = 8
 
     def __init__(self) -> None:
-        self._clients: ClientCache[Iterator[openai.AsyncOpenAI]] = ClientCache(
-            self._new_clients, ENV
-        )
+        self._clients: ClientCache[openai.AsyncOpenAI] = ClientCache(self._new_client, ENV)
 
     @staticmethod
-    def _new_clients() -> Iterator[openai.AsyncOpenAI]:
-        retries, timeout = max_retries(), timeout_seconds()
-        return itertools.cycle(
-            [openai.AsyncOpenAI(max_retries=retries, timeout=timeout) for _ in range(CLIENTS)]
+    def _new_client() -> openai.AsyncOpenAI:
+        # The SDK's aiohttp transport: with 50 requests in flight it costs less CPU per request
+        # than the default httpx2 pool (bench/RESULTS.md, orchestration).
+        timeout = timeout_seconds()
+        return openai.AsyncOpenAI(
+            max_retries=max_retries(),
+            timeout=timeout,
+            http_client=openai.DefaultAioHttpClient(timeout=timeout),
         )
+
+    async def close(self) -> None:
+        await self._clients.close()
 
     def check_ready(self, model: str) -> None:
         if not os.environ.get("OPENAI_API_KEY"):
@@ -87,7 +87,7 @@ class OpenAIBackend(Backend):
             # the params than the rest of the request), and the raw response is read with
             # json.loads rather than built into pydantic models. Status errors, retries and
             # timeouts are still the SDK's: they happen before the body is returned.
-            response = await next(self._clients.get()).post(
+            response = await self._clients.get().post(
                 "/chat/completions",
                 body=chat_params(request),
                 cast_to=httpx2.Response,

@@ -69,6 +69,14 @@ def get_backend(model_id: str) -> Backend:
         return _instances[provider]
 
 
+async def close_backends() -> None:
+    """Close what every backend made so far holds for the running event loop."""
+    with _lock:
+        backends = list(_instances.values())
+    for backend in backends:
+        await backend.close()
+
+
 def check_model(model_id: str) -> Backend:
     """Raise :class:`ModelError` (one line: what to fix) unless ``model_id`` can be used now.
 
