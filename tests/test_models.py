@@ -57,26 +57,24 @@ def complete_all(requests: list[Request]) -> list[Completion]:
     return asyncio.run(run())
 
 
+def configure(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = server.protocol.upper()
+    monkeypatch.setenv(f"{name}_API_KEY", "test-key")
+    monkeypatch.setenv(f"{name}_BASE_URL", server.url)
+
+
 @pytest.fixture
 def anthropic_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
     with FakeServer("anthropic") as server:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        configure(server, monkeypatch)
         yield server
 
 
 @pytest.fixture
 def openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
     with FakeServer("openai") as server:
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        configure(server, monkeypatch)
         yield server
-
-
-def configure(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    name = server.protocol.upper()
-    monkeypatch.setenv(f"{name}_API_KEY", "test-key")
-    monkeypatch.setenv(f"{name}_BASE_URL", server.url)
 
 
 # --- registry -------------------------------------------------------------------------------
