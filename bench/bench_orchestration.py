@@ -16,7 +16,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from multiprocessing.connection import Connection
@@ -86,20 +86,25 @@ def warm_up() -> None:
     get_backend("openai/bench-model")
 
 
-async def sdk_floor(requests: list[Request], concurrency: int) -> float:
-    """Seconds to send ``requests`` straight through the backend (no runner, no store)."""
-    from workbench.models import close_backends, get_backend
-
-    backend = get_backend(requests[0].model)
+async def timed(send: Callable[[Request], Awaitable[object]], requests: list[Request],
+                concurrency: int) -> float:
+    """Seconds to ``send`` every request, at most ``concurrency`` at a time."""
     limit = asyncio.Semaphore(concurrency)
 
     async def one(request: Request) -> None:
         async with limit:
-            await backend.complete(request)
+            await send(request)
 
     start = time.perf_counter()
     await asyncio.gather(*(one(r) for r in requests))
-    wall = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+async def sdk_floor(requests: list[Request], concurrency: int) -> float:
+    """Seconds to send ``requests`` straight through the backend (no runner, no store)."""
+    from workbench.models import close_backends, get_backend
+
+    wall = await timed(get_backend(requests[0].model).complete, requests, concurrency)
     await close_backends()
     return wall
 
@@ -113,17 +118,13 @@ async def server_floor(requests: list[Request], concurrency: int) -> float:
 
     url = os.environ["OPENAI_BASE_URL"] + "/chat/completions"
     headers = {"authorization": "Bearer bench"}
-    limit = asyncio.Semaphore(concurrency)
     async with aiohttp.ClientSession() as session:
 
-        async def one(request: Request) -> None:
-            async with limit, session.post(url, json=chat_params(request),
-                                           headers=headers) as response:
+        async def post(request: Request) -> None:
+            async with session.post(url, json=chat_params(request), headers=headers) as response:
                 await response.read()
 
-        start = time.perf_counter()
-        await asyncio.gather(*(one(r) for r in requests))
-        return time.perf_counter() - start
+        return await timed(post, requests, concurrency)
 
 
 def main() -> None:

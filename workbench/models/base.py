@@ -160,7 +160,10 @@ DEFAULT_MAX_RETRIES = 8
 DEFAULT_TIMEOUT = 600.0
 CLIENT_ENV = ("WORKBENCH_MAX_RETRIES", "WORKBENCH_TIMEOUT")
 
+
 class SDKClient(Protocol):
+    """What :class:`ClientCache` needs of a client: closing its connections."""
+
     async def close(self) -> None: ...
 
 

@@ -63,11 +63,11 @@ class OpenAIBackend(Backend):
     def _new_client() -> openai.AsyncOpenAI:
         # The SDK's aiohttp transport: with 50 requests in flight it costs less CPU per request
         # than the default httpx2 pool (bench/RESULTS.md, orchestration).
-        timeout = timeout_seconds()
+        # The SDK gives every request its own timeout, so the HTTP client needs none.
         return openai.AsyncOpenAI(
             max_retries=max_retries(),
-            timeout=timeout,
-            http_client=openai.DefaultAioHttpClient(timeout=timeout),
+            timeout=timeout_seconds(),
+            http_client=openai.DefaultAioHttpClient(),
         )
 
     async def close(self) -> None:
