@@ -8,6 +8,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET_VARIABLES = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL")
+SETTINGS = ("WORKBENCH_YES", "WORKBENCH_CONFIRM_SAMPLES", "WORKBENCH_CONFIRM_USD",
+            "WORKBENCH_CLAIM_LEASE")
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +20,7 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     store = tmp_path / "store.sqlite"
     monkeypatch.setenv("WORKBENCH_STORE", str(store))
     monkeypatch.setenv("WORKBENCH_SCENARIOS", str(REPO / "scenarios"))
-    for name in SECRET_VARIABLES:
+    for name in (*SECRET_VARIABLES, *SETTINGS):
         monkeypatch.delenv(name, raising=False)
     return store
 

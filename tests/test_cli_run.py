@@ -196,3 +196,19 @@ def test_the_notebook_runs_alone_with_its_default_parameters(
                    if isinstance(o.get("data", {}).get("text/html", ""), str))
     assert "Blackmail rate" in html and "leverage=affair, urgency=replacement" in html
     assert not list((repo / "notebooks").glob("*.parquet"))  # out_dir "" writes nothing
+
+
+def test_failed_runs_name_their_commonest_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("WORKBENCH_MAX_RETRIES", "0")
+    path = tmp_path / "cli.yaml"
+    path.write_text(EXPERIMENT)
+    with FakeServer("openai", fault_rate=1.0, faults=("500",)) as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+        code, out, _ = invoke(capsys, "run", str(path), "--no-notebook")
+    assert code == 1
+    lines = out.splitlines()
+    at = lines.index("0/4 samples finished, 4 failed; cost $0.0000")
+    assert lines[at + 1].startswith("  4 × InternalServerError: Error code: 500")

@@ -117,7 +117,8 @@ def scenarios_check(
 models_app = typer.Typer(help="The model providers and their configuration.",
                          no_args_is_help=True)
 app.add_typer(models_app, name="models")
-store_app = typer.Typer(help="The response store: statistics and exports.", no_args_is_help=True)
+store_app = typer.Typer(help="The response store: statistics, exports, checks and recovery.",
+                        no_args_is_help=True)
 app.add_typer(store_app, name="store")
 
 
@@ -179,7 +180,7 @@ def sample_command(
 
 
 def _print_run_table(frame: Any, variables: list[str]) -> None:
-    """Conditions × model: samples, finished and failed counts."""
+    """Conditions × model: samples, finished and failed counts; the commonest errors."""
     finished = frame["error"].isna()
     failed = frame["error"].notna() & (frame["error"] != "not run")
     keys = [*variables, "model"] if variables else ["condition_id", "model"]
@@ -191,6 +192,15 @@ def _print_run_table(frame: Any, variables: list[str]) -> None:
     typer.echo(table.to_string(index=False))
     typer.echo(f"\n{int(finished.sum())}/{len(frame)} samples finished, "
                f"{int(failed.sum())} failed; cost ${frame['cost'].fillna(0).sum():.4f}")
+    errors = frame.loc[failed, "error"].value_counts()
+    for message, count in errors.head(MOST_COMMON_ERRORS).items():
+        echo_untrusted(f"  {count} × {message}")
+    if len(errors) > MOST_COMMON_ERRORS:
+        typer.echo(f"  … and {len(errors) - MOST_COMMON_ERRORS} other error(s); "
+                   "see the `error` column of the results")
+
+
+MOST_COMMON_ERRORS = 3
 
 
 def _print_results(path: str) -> bool:
@@ -203,17 +213,18 @@ def _print_results(path: str) -> bool:
     return not frame["error"].notna().any()
 
 
-def _run_one(path: str, *, out: str | None, judge: str | None, notebook: bool) -> None:
+def _run_one(path: str, *, out: str | None, judge: str | None, notebook: bool,
+             yes: bool = False) -> None:
     if notebook:
         from workbench.experiment import run_notebook
 
-        folder = run_notebook(path, out=out, judge=judge)
+        folder = run_notebook(path, out=out, judge=judge, yes=yes)
         complete = _print_results(path)
         typer.echo(f"run folder: {folder.path}\nreport: {folder.report}")
     else:
         from workbench.runner import run
 
-        run(path)
+        run(path, yes=yes)
         complete = _print_results(path)
     if not complete:
         raise typer.Exit(1)
@@ -232,24 +243,64 @@ def run_command(
              "or directly: store and printed table only.")] = True,
     parallel: Annotated[int, typer.Option(
         "--parallel", min=1, help="With several files: how many run at once.")] = 1,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print what would be sent and what it would cost, then exit.")] = False,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Go ahead without asking, however large the run.")] = False,
 ) -> None:
     """Run experiments (resuming from the store) into run folders with an HTML report.
 
-    Exits 1 if some samples failed (a re-run retries them)."""
+    A run above WORKBENCH_CONFIRM_SAMPLES samples (default 10,000) or WORKBENCH_CONFIRM_USD
+    dollars (default 50) asks first, or needs --yes. Exits 1 if some samples failed (a re-run
+    retries them)."""
     if judge and not notebook:
         raise WorkbenchError("--judge labels responses in the notebook run; drop --no-notebook")
+    if dry_run:
+        _print_plans(experiments)
+        return
+    yes = _confirm_all(experiments, yes)
     if len(experiments) == 1:
-        _run_one(experiments[0], out=out, judge=judge, notebook=notebook)
+        _run_one(experiments[0], out=out, judge=judge, notebook=notebook, yes=yes)
         return
     if out:
         raise WorkbenchError("--out names one run folder; give one experiment file, or drop --out")
     from workbench.experiment import run_many
 
-    statuses = run_many(experiments, parallel=parallel, judge=judge, notebook=notebook)
+    statuses = run_many(experiments, parallel=parallel, judge=judge, notebook=notebook, yes=yes)
     for path, status in statuses:
         typer.echo(f"{path}: {'ok' if status == 0 else f'exit status {status}'}")
     if any(status for _, status in statuses):
         raise typer.Exit(1)
+
+
+def _print_plans(paths: list[str]) -> None:
+    from workbench.runner import load_experiment, plan
+
+    for path in paths:
+        found = plan(load_experiment(path))
+        typer.echo(found.describe())
+        if reason := found.needs_confirmation():
+            typer.echo(f"a run would ask first: {reason}")
+
+
+def _confirm_all(paths: list[str], yes: bool) -> bool:
+    """Ask, on a terminal, before any run above the confirmation threshold; without one, stop
+    with a line naming --yes. True once every run is confirmed (the runs then need not ask
+    again)."""
+    from workbench.errors import ConfirmationNeeded
+    from workbench.runner import confirm, load_experiment
+
+    for path in paths:
+        try:
+            confirm(load_experiment(path), yes=yes)
+        except ConfirmationNeeded as exc:
+            if not sys.stdin.isatty():
+                raise
+            typer.echo(exc.plan.describe())
+            if not typer.confirm(f"{exc}. Run it?", default=False):
+                typer.echo("not run", err=True)
+                raise typer.Exit(1) from None
+    return True
 
 
 @app.command("demo")
@@ -266,6 +317,45 @@ def demo_command(
     if path is None:
         raise WorkbenchError("experiments/demo.yaml not found; run from the workbench checkout")
     _run_one(str(path), out=out, judge=None, notebook=True)
+
+
+@store_app.command("check")
+def store_check(
+    path: Annotated[str | None, typer.Argument(
+        help="The store file (default: the one runs use).")] = None,
+) -> None:
+    """Run SQLite's integrity check on the store; exits 2 if it is damaged."""
+    from workbench.store import integrity_problems, store_path
+
+    file = path or str(store_path())
+    problems = integrity_problems(file)
+    if not problems:
+        typer.echo(f"{file}: ok")
+        return
+    typer.echo(f"{file}: damaged, {len(problems)} problem(s):")
+    for problem in problems[:20]:
+        typer.echo(f"  {problem}")
+    raise WorkbenchError(
+        f"the store {file} is damaged; copy what is readable into a new store with "
+        "`workbench store recover NEW_FILE` and point WORKBENCH_STORE at it"
+    )
+
+
+@store_app.command("recover")
+def store_recover(
+    into: Annotated[str, typer.Argument(help="The new store file to write.")],
+    path: Annotated[str | None, typer.Option(
+        "--from", help="The damaged store (default: the one runs use).")] = None,
+) -> None:
+    """Copy every readable row of a damaged store into a new one (the damaged file is left
+    as it is)."""
+    from workbench.store import recover, store_path
+
+    source = path or str(store_path())
+    copied = recover(source, into)
+    for table, count in copied.items():
+        typer.echo(f"{table:<20} {count} row(s)")
+    typer.echo(f"recovered into {into}; use it with WORKBENCH_STORE={into}")
 
 
 @store_app.command("stats")

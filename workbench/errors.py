@@ -19,3 +19,13 @@ class ModelError(WorkbenchError):
 
 class StoreError(WorkbenchError):
     """The response store cannot be opened or does not hold what was asked for."""
+
+
+class ConfirmationNeeded(ExperimentError):
+    """A run is larger (in samples or dollars) than the user lets it start unasked.
+
+    ``plan`` is the :class:`workbench.runner.Plan` that says what it would send and cost."""
+
+    def __init__(self, message: str, plan: object) -> None:
+        super().__init__(message)
+        self.plan = plan

@@ -23,8 +23,9 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import ExperimentError, WorkbenchError
-from workbench.runner import PROGRESS_TO_STDERR, Experiment, load_experiment
+from workbench.runner import PROGRESS_TO_STDERR, Experiment, confirm, load_experiment
 from workbench.scenarios import canonical_json, load_family
+from workbench.store import Store
 
 NOTEBOOK_NAME = "experiment.ipynb"
 PACKAGES = (
@@ -85,14 +86,18 @@ def run_notebook(
     out: str | Path | None = None,
     judge: str | None = None,
     progress: bool = True,
+    yes: bool = False,
 ) -> RunFolder:
     """Validate the experiment, execute the notebook with papermill, and export the report.
 
     Everything that could make a request fail (the file, its variables, model ids, keys,
-    the judge) is checked here, before the first request is sent.
+    the judge, the store) and the confirmation threshold are checked here, before the run
+    folder is made and the first request is sent.
     """
     experiment_file = Path(experiment_file).resolve()
     experiment = load_experiment(experiment_file, judge=judge)
+    confirm(experiment, yes=yes)
+    Store().check_ready()  # a store that cannot be written fails here, before the run folder
     folder = RunFolder(Path(out) if out else default_out_dir(experiment))
     folder.path.mkdir(parents=True, exist_ok=True)
     parameters = {
@@ -103,8 +108,9 @@ def run_notebook(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    previous = os.environ.get(PROGRESS_TO_STDERR)
-    os.environ[PROGRESS_TO_STDERR] = "1" if progress else "0"
+    kernel_env = {PROGRESS_TO_STDERR: "1" if progress else "0", "WORKBENCH_YES": "1"}
+    previous = {name: os.environ.get(name) for name in kernel_env}
+    os.environ.update(kernel_env)  # the kernel inherits them: confirmed once, here
     try:
         papermill.execute_notebook(
             str(notebook_template()),
@@ -122,10 +128,11 @@ def run_notebook(
             f"the partly executed notebook is {folder.notebook}"
         ) from None
     finally:
-        if previous is None:
-            os.environ.pop(PROGRESS_TO_STDERR, None)
-        else:
-            os.environ[PROGRESS_TO_STDERR] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     export_html(folder.notebook, folder.report, title=f"Experiment {experiment.name}")
     return folder
 
@@ -136,6 +143,7 @@ def run_many(
     parallel: int,
     judge: str | None = None,
     notebook: bool = True,
+    yes: bool = False,
 ) -> list[tuple[Path, int]]:
     """Run several experiment files, ``parallel`` at a time, each in its own process.
 
@@ -154,6 +162,8 @@ def run_many(
                 command += ["--judge", judge]
             if not notebook:
                 command.append("--no-notebook")
+            if yes:
+                command.append("--yes")
             running.append((path, subprocess.Popen(command)))
         path, process = running.pop(0)
         finished.append((path, process.wait()))

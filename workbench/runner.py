@@ -15,8 +15,10 @@ import itertools
 import os
 import re
 import sys
+import threading
 import time
 import weakref
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from workbench.errors import ExperimentError, ScenarioError, WorkbenchError
+from workbench.errors import ConfirmationNeeded, ExperimentError, ScenarioError, WorkbenchError
 from workbench.models import check_model, close_backends, get_backend
 from workbench.models.base import (
     Backend,
@@ -34,10 +36,19 @@ from workbench.models.base import (
     Completion,
     GenerationParams,
     Request,
+    Usage,
 )
 from workbench.models.prices import cost_of
 from workbench.scenarios import Family, load_family
-from workbench.store import SampleRecord, Store, StoredResponse, request_hash
+from workbench.store import (
+    ClaimOwner,
+    ClaimStatus,
+    SampleRecord,
+    Store,
+    StoredResponse,
+    claim_lease_s,
+    request_hash,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -360,11 +371,61 @@ class _Progress:
             self.bar.close()
 
 
-class _Recorder:
-    """Writes each outcome to the store the moment it arrives, with its cost."""
+class _Claims:
+    """This run's claims in the store: a request is claimed before it is sent, so another run
+    (another process, kernel or experiment) that wants it waits for this answer instead of
+    paying again. A thread renews the claims' lease while the run works; each claim is
+    released when its outcome is recorded, and all of them when the run ends."""
 
-    def __init__(self, store: Store, progress: _Progress, prices: Mapping[str, Any] | None):
+    POLL_S = 0.2
+
+    def __init__(self, store: Store, since: float) -> None:
         self.store = store
+        self.since = since
+        self.owner = ClaimOwner.new()
+        self._waiting: dict[str, asyncio.Future[None]] = {}
+        self._poller: asyncio.Task[None] | None = None
+        self._stop = threading.Event()
+        self._renewer = threading.Thread(target=self._renew, daemon=True)
+        self._renewer.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(claim_lease_s() / 4):
+            self.store.renew_claims(self.owner)
+
+    def take(self, requests: Sequence[Request], *, sending: bool = True) -> dict[str, ClaimStatus]:
+        return self.store.claim(requests, self.owner, since=self.since, sending=sending)
+
+    async def released(self, key: str) -> None:
+        """Wait until no other run holds a live claim on ``key``."""
+        future = self._waiting.get(key)
+        if future is None:
+            future = self._waiting[key] = asyncio.get_running_loop().create_future()
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.create_task(self._poll())
+        await asyncio.shield(future)
+
+    async def _poll(self) -> None:
+        while self._waiting:
+            await asyncio.sleep(self.POLL_S)
+            held = self.store.held_elsewhere(list(self._waiting), self.owner)
+            for key in [k for k in self._waiting if k not in held]:
+                self._waiting.pop(key).set_result(None)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.cancel()
+        self.store.release_claims(self.owner)
+
+
+class _Recorder:
+    """Writes each outcome to the store the moment it arrives, with its cost, releasing its
+    claim; counts the answers another run wrote."""
+
+    def __init__(self, claims: _Claims, progress: _Progress, prices: Mapping[str, Any] | None):
+        self.store = claims.store
+        self.claims = claims
         self.progress = progress
         self.prices = prices
 
@@ -377,21 +438,52 @@ class _Recorder:
                 cost = cost_of(request.model, outcome.usage, outcome.batch, self.prices)
             except WorkbenchError:
                 cost = None
-        stored = self.store.record(request, outcome, cost=cost, latency_s=latency_s)
+        stored = self.store.record(request, outcome, cost=cost, latency_s=latency_s,
+                                   owner=self.claims.owner)
         self.progress.advance(stored)
+
+    def answered_elsewhere(self, keys: Iterable[str]) -> None:
+        for stored in self.store.responses(list(keys)).values():
+            self.progress.advance(stored)
 
 
 async def _run_one(
     backend: Backend, request: Request, limit: asyncio.Semaphore, record: _Recorder
 ) -> None:
-    async with limit:
-        record.store.mark_sent([request])
-        start = time.perf_counter()
-        try:
-            outcome: Completion | BaseException = await backend.complete(request)
-        except Exception as exc:  # the SDK has retried already; record and go on
-            outcome = exc
-        record(request, outcome, time.perf_counter() - start)
+    """Claim ``request`` and send it; while another run holds it, wait for that run's answer
+    (and send it after all if that run ends without one)."""
+    key = request_hash(request)
+    while True:
+        async with limit:
+            status = record.claims.take([request])[key]
+            if status is ClaimStatus.MINE:
+                start = time.perf_counter()
+                try:
+                    outcome: Completion | BaseException = await backend.complete(request)
+                except Exception as exc:  # the SDK has retried already; record and go on
+                    outcome = exc
+                record(request, outcome, time.perf_counter() - start)
+                return
+        if status is ClaimStatus.DONE:
+            record.answered_elsewhere([key])
+            return
+        await record.claims.released(key)
+
+
+async def _run_claimed_batches(
+    backend: Backend, requests: Sequence[Request], record: _Recorder
+) -> None:
+    """:func:`_run_batch` on the requests this run claims; those another run holds (in its
+    batch, or sending them) are waited for, then claimed again if still unanswered."""
+    pending = list(requests)
+    while pending:
+        status = record.claims.take(pending, sending=False)
+        mine = [r for r in pending if status[request_hash(r)] is ClaimStatus.MINE]
+        record.answered_elsewhere(k for k, s in status.items() if s is ClaimStatus.DONE)
+        pending = [r for r in pending if status[request_hash(r)] is ClaimStatus.TAKEN]
+        if mine:
+            await _run_batch(backend, mine, record)
+        await asyncio.gather(*(record.claims.released(request_hash(r)) for r in pending))
 
 
 async def _run_batch(backend: Backend, requests: Sequence[Request], record: _Recorder) -> None:
@@ -493,15 +585,19 @@ async def execute(
     is sent.
     """
     store = _open(store)
+    started = time.time()
     unique = _unique(requests)
     answered = store.answered(unique)
     missing = [r for h, r in unique.items() if h not in answered]
     models = list(dict.fromkeys(r.model for r in missing))
     for model in models:
         check_model(model)
+    if missing:
+        store.check_ready()
     backends = {model: get_backend(model) for model in models}
     meter = _Progress(len(unique), len(answered), progress)
-    record = _Recorder(store, meter, prices)
+    claims = _Claims(store, since=started)
+    record = _Recorder(claims, meter, prices)
     limits: dict[str, asyncio.Semaphore] = {}
     tasks = []
     by_backend: dict[int, list[Request]] = {}
@@ -516,12 +612,13 @@ async def execute(
             limits[backend.provider] = asyncio.Semaphore(size)
         tasks.append(_run_one(backend, request, limits[backend.provider], record))
     for batched in by_backend.values():
-        tasks.append(_run_batch(backends[batched[0].model], batched, record))
+        tasks.append(_run_claimed_batches(backends[batched[0].model], batched, record))
     loop = asyncio.get_running_loop()
     _runs_in_loop[loop] = _runs_in_loop.get(loop, 0) + 1
     try:
         await asyncio.gather(*tasks)
     finally:
+        claims.close()
         meter.close()
         _runs_in_loop[loop] -= 1
         if not _runs_in_loop[loop]:
@@ -541,6 +638,119 @@ def execute_sync(requests: Sequence[Request], **options: Any) -> list[StoredResp
         return pool.submit(asyncio.run, execute(requests, **options)).result()
 
 
+# --- planning: what a run would send and cost, before expanding it ----------------------------
+
+CHARS_PER_TOKEN = 4  # a rough average for English prompts; the plan says "about"
+COUNTED_UP_TO = 100_000  # larger experiments are not expanded to count what the store holds
+
+
+def confirmation_threshold() -> tuple[int, float]:
+    """(samples, dollars) above which a run asks for confirmation first:
+    ``WORKBENCH_CONFIRM_SAMPLES`` (default 10,000) and ``WORKBENCH_CONFIRM_USD`` (default 50)."""
+    try:
+        return (int(os.environ.get("WORKBENCH_CONFIRM_SAMPLES") or 10_000),
+                float(os.environ.get("WORKBENCH_CONFIRM_USD") or 50.0))
+    except ValueError:
+        raise ExperimentError(
+            "WORKBENCH_CONFIRM_SAMPLES must be a whole number and WORKBENCH_CONFIRM_USD a number"
+            " of dollars; fix or unset them"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What running an experiment would do, counted without expanding it."""
+
+    experiment: str
+    conditions: int
+    models: tuple[str, ...]
+    samples: int  # condition × model × sample index, in all
+    stored: int | None  # already answered in the store; None when too many to count
+    input_tokens: int  # about, for the samples still to send
+    output_tokens: int  # at most (max_tokens each)
+    cost: float  # dollars at most, for the samples still to send, at the prices known
+    unpriced: tuple[str, ...]  # models whose price is unknown (not in the cost)
+
+    @property
+    def to_send(self) -> int:
+        return self.samples - (self.stored or 0)
+
+    def needs_confirmation(self) -> str | None:
+        """Why the run is too large to start unasked, or None."""
+        most_samples, most_dollars = confirmation_threshold()
+        if self.to_send > most_samples:
+            return f"{self.to_send:,} samples to send is above the {most_samples:,} a run " \
+                   "sends unasked (WORKBENCH_CONFIRM_SAMPLES)"
+        if self.cost > most_dollars:
+            return f"about ${self.cost:,.2f} is above the ${most_dollars:,.2f} a run spends " \
+                   "unasked (WORKBENCH_CONFIRM_USD)"
+        return None
+
+    def describe(self) -> str:
+        """The plan as lines of text for a terminal."""
+        stored = "not counted (too many)" if self.stored is None else f"{self.stored:,}"
+        cost = f"at most ${self.cost:,.2f} at list prices"
+        if self.unpriced:
+            cost += f" (no price known for {', '.join(self.unpriced)})"
+        return "\n".join([
+            f"experiment {self.experiment}: {self.conditions:,} condition(s) × "
+            f"{len(self.models)} model(s) = {self.samples:,} samples",
+            f"already in the store: {stored}; to send: {self.to_send:,}",
+            f"tokens to send: about {self.input_tokens:,} in, at most {self.output_tokens:,} out",
+            f"cost: {cost}",
+        ])
+
+
+def plan(experiment: Experiment | str | Path, store: Store | str | Path | None = None) -> Plan:
+    """Count an experiment's samples and estimate its tokens and dollars (from prompt lengths
+    and the price table) without expanding it, unless it is small enough to count what the
+    store already holds. Sends nothing."""
+    experiment = as_experiment(experiment)
+    family = _family(experiment)
+    grid = conditions(experiment, family)
+    per_condition = len(experiment.models) * experiment.samples
+    total = len(grid) * per_condition
+    shown = grid[:: max(1, len(grid) // 32)]  # prompt lengths from up to ~32 conditions
+    prompts = [family.render(values) for values in shown]
+    prompt_tokens = sum(len(p.system) + len(p.user) for p in prompts) // (
+        CHARS_PER_TOKEN * len(prompts))
+    stored = None
+    to_send: Counter[str] = Counter({m: total // len(experiment.models) for m in experiment.models})
+    if total <= COUNTED_UP_TO:
+        samples = expand(experiment)
+        answered = _open(store).answered(request_hash(s.request) for s in samples)
+        to_send = Counter(s.model for s in samples if request_hash(s.request) not in answered)
+        stored = total - to_send.total()
+    cost, unpriced = 0.0, []
+    for model in experiment.models:
+        usage = Usage(input_tokens=prompt_tokens, output_tokens=experiment.max_tokens)
+        each = cost_of(model, usage, experiment.batch, experiment.prices)
+        if each is None:
+            unpriced.append(model)
+        else:
+            cost += each * to_send[model]
+    sending = to_send.total()
+    return Plan(experiment.name, len(grid), tuple(experiment.models), total, stored,
+                prompt_tokens * sending, experiment.max_tokens * sending, cost, tuple(unpriced))
+
+
+def confirm(experiment: Experiment | str | Path, store: Store | str | Path | None = None,
+            *, yes: bool = False) -> None:
+    """Raise :class:`ConfirmationNeeded` (carrying the plan) if the experiment is above the
+    confirmation threshold, unless ``yes`` or ``WORKBENCH_YES=1`` says to go ahead (then
+    nothing is counted)."""
+    if yes or os.environ.get("WORKBENCH_YES") == "1":
+        return
+    found = plan(experiment, store)
+    reason = found.needs_confirmation()
+    if reason:
+        raise ConfirmationNeeded(
+            f"{as_experiment(experiment).where}: {reason}; see the plan with "
+            "`workbench run --dry-run`, then run with --yes (yes=True in Python) to go ahead",
+            found,
+        )
+
+
 # --- experiments -----------------------------------------------------------------------------
 
 
@@ -552,6 +762,7 @@ def prepare(
     experiment = as_experiment(experiment)
     samples = expand(experiment)
     store = _open(store)
+    store.check_ready()
     answered = store.answered()
     check_models(
         experiment,
@@ -568,9 +779,13 @@ def run(
     *,
     store: Store | str | Path | None = None,
     progress: bool = True,
+    yes: bool = False,
 ) -> pd.DataFrame:
     """Run an experiment (resuming from the store) and return its results, one row a sample
-    (see :meth:`Store.results`; ``cached`` marks the samples answered before this run)."""
+    (see :meth:`Store.results`; ``cached`` marks the samples answered before this run).
+
+    A run above the confirmation threshold (see :func:`confirm`) needs ``yes=True``."""
+    confirm(experiment, store, yes=yes)
     experiment, samples, store = prepare(experiment, store)
     started = time.time()
     execute_sync(

@@ -4,17 +4,22 @@ The file is ``.workbench/store.sqlite`` under the working directory unless ``WOR
 names another. It runs in WAL mode with ``synchronous=NORMAL``; every response is written in
 its own transaction the moment it arrives, so a run killed at any instant keeps every finished
 sample. Several processes may write one store at once (a busy timeout, and inserts that ignore
-or upsert on the primary key). The schema grows by named migrations applied in order and
+or upsert on the primary key), and share its requests: a run *claims* a request before sending
+it, and another run that wants the same request waits for that answer instead of paying for it
+again (see :class:`ClaimOwner`). The schema grows by named migrations applied in order and
 recorded in ``_migrations``. Keys and the environment are never stored.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -132,7 +137,22 @@ def m002_batches(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX batches_open ON batches(provider) WHERE status = 'submitted'")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_batches]
+def m003_claims(db: sqlite3.Connection) -> None:
+    """Requests a run has claimed and is sending: another run waits for their answer instead of
+    sending them again. A claim is stale once its lease expires or its process is gone."""
+    db.execute(
+        """CREATE TABLE claims (
+            request_hash TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,            -- one run: ClaimOwner.id
+            host TEXT NOT NULL,             -- the owner's host name
+            pid INTEGER NOT NULL,           -- the owner's process id on that host
+            expires REAL NOT NULL           -- unix time; the owner renews it while it works
+        )"""
+    )
+    db.execute("CREATE INDEX claims_owner ON claims(owner)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_batches, m003_claims]
 
 
 # --- records ---------------------------------------------------------------------------------
@@ -180,6 +200,53 @@ _RESPONSE_COLUMNS = (
 )
 
 
+class ClaimStatus(enum.Enum):
+    """What :meth:`Store.claim` found for a request."""
+
+    MINE = "mine"  # claimed by the caller: send it
+    TAKEN = "taken"  # another live run is sending it: wait for its answer
+    DONE = "done"  # answered (or failed since the caller started): nothing to send
+
+
+@dataclass(frozen=True)
+class ClaimOwner:
+    """Who holds a claim: one run, in one process on one host."""
+
+    id: str
+    host: str
+    pid: int
+
+    @classmethod
+    def new(cls) -> ClaimOwner:
+        host, pid = socket.gethostname(), os.getpid()
+        return cls(f"{host}:{pid}:{uuid.uuid4().hex[:12]}", host, pid)
+
+
+def claim_lease_s() -> float:
+    """How long a claim lasts unless renewed: ``WORKBENCH_CLAIM_LEASE`` seconds (default 60).
+
+    Only claims held from another host wait for it: a claim whose process is gone from this
+    host is stale at once."""
+    return float(os.environ.get("WORKBENCH_CLAIM_LEASE") or 60)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def claim_is_live(host: str, pid: int, expires: float, now: float) -> bool:
+    """A claim holds while its lease runs and, on this host, while its process exists."""
+    if expires <= now:
+        return False
+    return host != socket.gethostname() or _process_alive(pid)
+
+
 _MARK_SENT = "UPDATE requests SET sent = sent + 1 WHERE hash = ?"
 _UPSERT = (
     "INSERT INTO responses (request_hash, text, reasoning, input_tokens, output_tokens,"
@@ -215,6 +282,12 @@ def _prompt_row(system: str, messages: tuple[tuple[str, str], ...]) -> tuple[str
     return sha256_of({"system": system, "messages": text}), text
 
 
+def _chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    """``items`` in lists of at most ``size`` (SQLite bounds the parameters of a statement)."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
 def _one_line(error: BaseException | str) -> str:
     text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     text = " ".join(text.split())
@@ -224,12 +297,42 @@ def _one_line(error: BaseException | str) -> str:
 # --- the store -------------------------------------------------------------------------------
 
 
+def store_failure(path: Path, exc: sqlite3.Error | OSError) -> StoreError:
+    """The one-line error for a store that SQLite cannot read or write: what is wrong, what to
+    do."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or "malformed" in str(exc):
+        return StoreError(
+            f"the store {path} is damaged ({exc}); see what is wrong with `workbench store "
+            "check`, copy what is readable into a new store with `workbench store recover "
+            "NEW_FILE`, then point WORKBENCH_STORE at it"
+        )
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")) or isinstance(
+        exc, OSError
+    ):
+        return StoreError(
+            f"the store {path} cannot be written ({exc}); make the file and its folder "
+            "writable, or set WORKBENCH_STORE to a writable file"
+        )
+    if name == "SQLITE_BUSY":
+        return StoreError(
+            f"the store {path} stayed locked by another process for {BUSY_TIMEOUT_MS // 1000} s;"
+            " wait for it to finish or stop it, then run again"
+        )
+    return StoreError(f"the store {path} failed ({exc}); check it with `workbench store check`")
+
+
 class Store:
-    """A connection to the response store. Safe to share between threads of one process."""
+    """A connection to the response store. Safe to share between threads of one process.
+
+    Every SQLite failure reaches the caller as a one-line :class:`StoreError` naming the file.
+    """
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else store_path()
-        try:
+        self._lock = threading.RLock()
+        self._ready = False
+        with self._sqlite():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=60
@@ -238,12 +341,15 @@ class Store:
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(
-                f"cannot open the store {self.path}: {exc}; set WORKBENCH_STORE to a writable file"
-            ) from None
-        self._lock = threading.RLock()
         self.migrate()
+
+    @contextmanager
+    def _sqlite(self) -> Iterator[None]:
+        """Turn SQLite's (and the file system's) errors into one-line StoreErrors."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise store_failure(self.path, exc) from None
 
     def close(self) -> None:
         self.db.close()
@@ -257,18 +363,43 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taking the write lock at once (no upgrade deadlocks)."""
-        with self._lock:
+        with self._lock, self._sqlite():
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
+        with self._lock, self._sqlite():
             return self.db.execute(sql, params).fetchall()
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement in its own transaction; returns the number of rows it changed."""
+        with self._lock, self._sqlite():
+            return self.db.execute(sql, params).rowcount
+
+    def check_ready(self) -> None:
+        """Prove, before anything is sent, that the store can be read and written: SQLite's
+        quick check, and a write rolled back (once per connection). Raises a one-line
+        StoreError."""
+        if self._ready:
+            return
+        problems = self._query("PRAGMA quick_check")
+        if [row[0] for row in problems] != ["ok"]:
+            raise store_failure(self.path, sqlite3.DatabaseError(
+                f"database disk image is malformed: {problems[0][0]}"))
+        with self._lock, self._sqlite():
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("UPDATE _migrations SET applied = applied")
+            finally:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+        self._ready = True
 
     # -- schema -- #
 
@@ -280,6 +411,8 @@ class Store:
                 "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)"
             )
             done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+            if problem := _lost_migrations(db):
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {problem}")
             for migration in MIGRATIONS:
                 if migration.__name__ in done:
                     continue
@@ -333,11 +466,8 @@ class Store:
             return
         params = [(request_hash(r),) for r in requests]
         with self._lock:
-            if len(requests) == 1:  # the common case: one statement, its own transaction
-                updated = self.db.execute(_MARK_SENT, params[0]).rowcount
-            else:
-                with self.transaction() as db:
-                    updated = db.executemany(_MARK_SENT, params).rowcount
+            with self.transaction() as db:
+                updated = db.executemany(_MARK_SENT, params).rowcount
             if updated < len(requests):  # some were never registered: insert, count them once
                 self._ensure_requests(requests)
                 with self.transaction() as db:
@@ -351,10 +481,12 @@ class Store:
         *,
         cost: float | None = None,
         latency_s: float | None = None,
+        owner: ClaimOwner | None = None,
     ) -> StoredResponse:
         """Write the outcome of ``request`` in its own transaction, and return it as stored.
 
         A finished response is never overwritten; a failure is replaced by a later outcome.
+        ``owner``'s claim on the request, if any, is released in the same transaction.
         """
         now = time.time()
         key = request_hash(request)
@@ -367,21 +499,94 @@ class Store:
             )
         else:
             row = (None, None, 0, 0, 0, 0, None, latency_s, None, False, _one_line(outcome))
-        with self._lock:
-            try:  # one statement: its own transaction, committed before it returns
-                written = self.db.execute(_UPSERT, (key, *row, now)).fetchall()
+        with self.transaction() as db:
+            try:
+                written = db.execute(_UPSERT, (key, *row, now)).fetchall()
             except sqlite3.IntegrityError:  # the request was never registered
-                self._ensure_requests([request])
-                written = self.db.execute(_UPSERT, (key, *row, now)).fetchall()
-            if not written:  # already finished (by another run): keep what is there
-                stored = self.db.execute(
-                    f"SELECT {_RESPONSE_COLUMNS} FROM responses r JOIN requests q"
-                    " ON q.hash = r.request_hash WHERE r.request_hash = ?",
-                    (key,),
-                ).fetchone()
-                return _stored(stored)
+                self._insert_requests(db, [request])
+                written = db.execute(_UPSERT, (key, *row, now)).fetchall()
+            if owner is not None:
+                db.execute("DELETE FROM claims WHERE request_hash = ? AND owner = ?",
+                           (key, owner.id))
+        if not written:  # already finished (by another run): keep what is there
+            stored = self._query(
+                f"SELECT {_RESPONSE_COLUMNS} FROM responses r JOIN requests q"
+                " ON q.hash = r.request_hash WHERE r.request_hash = ?",
+                (key,),
+            )
+            return _stored(stored[0])
         return StoredResponse(key, request.model, *row[:-1], error=row[-1],
                               attempts=written[0][0], created=now)
+
+    # -- claims: one run sends a request, the others wait for its answer -- #
+
+    def claim(
+        self,
+        requests: Sequence[Request],
+        owner: ClaimOwner,
+        *,
+        since: float,
+        sending: bool = True,
+    ) -> dict[str, ClaimStatus]:
+        """Claim ``requests`` for ``owner`` in one transaction, and say for each what to do.
+
+        A request is DONE when it has a finished response, or a failure written after ``since``
+        (by a run this one waited for); TAKEN while another owner's claim is live; else it is
+        claimed (MINE, replacing any stale claim) and, with ``sending``, counted as sent.
+        """
+        now = time.time()
+        expires = now + claim_lease_s()
+        found: dict[str, ClaimStatus] = {}
+        with self.transaction() as db:
+            for request in requests:
+                key = request_hash(request)
+                outcome = db.execute(
+                    "SELECT error IS NULL OR created >= ? FROM responses WHERE request_hash = ?",
+                    (since, key),
+                ).fetchone()
+                if outcome and outcome[0]:
+                    found[key] = ClaimStatus.DONE
+                    continue
+                holder = db.execute(
+                    "SELECT owner, host, pid, expires FROM claims WHERE request_hash = ?", (key,)
+                ).fetchone()
+                if holder and holder[0] != owner.id and claim_is_live(*holder[1:], now):
+                    found[key] = ClaimStatus.TAKEN
+                    continue
+                db.execute(
+                    "INSERT OR REPLACE INTO claims (request_hash, owner, host, pid, expires)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (key, owner.id, owner.host, owner.pid, expires),
+                )
+                if sending and not db.execute(_MARK_SENT, (key,)).rowcount:
+                    self._insert_requests(db, [request])
+                    db.execute(_MARK_SENT, (key,))
+                found[key] = ClaimStatus.MINE
+        return found
+
+    def held_elsewhere(self, hashes: Sequence[str], owner: ClaimOwner) -> set[str]:
+        """The hashes among ``hashes`` that another owner holds a live claim on."""
+        now = time.time()
+        held: set[str] = set()
+        for part in _chunks(hashes):
+            rows = self._query(
+                "SELECT request_hash, host, pid, expires FROM claims WHERE owner != ?"
+                f" AND request_hash IN ({','.join('?' * len(part))})",
+                [owner.id, *part],
+            )
+            held.update(key for key, *holder in rows if claim_is_live(*holder, now))
+        return held
+
+    def renew_claims(self, owner: ClaimOwner) -> None:
+        """Extend the lease of every claim ``owner`` holds."""
+        self._write("UPDATE claims SET expires = ? WHERE owner = ?",
+                    (time.time() + claim_lease_s(), owner.id))
+
+    def release_claims(self, owner: ClaimOwner) -> None:
+        """Drop every claim ``owner`` still holds (its run ended or was stopped)."""
+        self._write("DELETE FROM claims WHERE owner = ?", (owner.id,))
+
+    # -- reading -- #
 
     def answered(self, hashes: Iterable[str] | None = None) -> set[str]:
         """The hashes (among ``hashes``, or all) that have a finished response."""
@@ -392,9 +597,7 @@ class Store:
     def responses(self, hashes: Sequence[str]) -> dict[str, StoredResponse]:
         """The stored outcomes of ``hashes`` (finished or failed), by hash."""
         found: dict[str, StoredResponse] = {}
-        chunk = 500
-        for start in range(0, len(hashes), chunk):
-            part = list(hashes[start : start + chunk])
+        for part in _chunks(hashes):
             marks = ",".join("?" * len(part))
             rows = self._query(
                 f"SELECT {_RESPONSE_COLUMNS} FROM responses r JOIN requests q"
@@ -454,12 +657,10 @@ class Store:
 
     def finish_batch(self, provider: str, batch_id: str) -> None:
         """Mark a batch collected: every result it holds for its requests is stored."""
-        with self._lock:
-            self.db.execute(
-                "UPDATE batches SET status = 'collected', finished = ?"
-                " WHERE provider = ? AND id = ?",
-                (time.time(), provider, batch_id),
-            )
+        self._write(
+            "UPDATE batches SET status = 'collected', finished = ? WHERE provider = ? AND id = ?",
+            (time.time(), provider, batch_id),
+        )
 
     # -- experiments -- #
 
@@ -604,3 +805,101 @@ class Store:
             "cache_read_tokens": row[5],
             "cost": round(row[6], 6),
         }
+
+
+def _lost_migrations(db: sqlite3.Connection) -> str | None:
+    """What is wrong if the store holds tables but no record of the migrations that made them
+    (running them again would fail half-way), else None."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "_migrations" not in tables or tables == {"_migrations"}:
+        return None
+    if db.execute("SELECT COUNT(*) FROM _migrations").fetchone()[0]:
+        return None
+    return "it holds tables but no record of the migrations that made them"
+
+
+# --- checking and recovering a damaged store -------------------------------------------------
+
+# Tables in the order their rows can be copied (those referenced first); claims are not copied.
+_RECOVERED_TABLES = (
+    "prompts", "requests", "responses", "experiments", "experiment_samples", "batches",
+    "batch_requests",
+)
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise StoreError(f"no store at {path}; give the path of a store.sqlite file")
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+
+
+def integrity_problems(path: str | Path) -> list[str]:
+    """SQLite's integrity check of the store file at ``path``: an empty list when it is sound,
+    else one line a problem. Opens the file read-only and changes nothing."""
+    path = Path(path)
+    db = _read_only(path)
+    try:
+        rows = [row[0] for row in db.execute("PRAGMA integrity_check")]
+        if rows == ["ok"]:
+            lost = _lost_migrations(db)
+            rows = [lost] if lost else []
+    except sqlite3.DatabaseError as exc:
+        rows = [str(exc)]
+    finally:
+        db.close()
+    return rows
+
+
+def _readable_rows(db: sqlite3.Connection, table: str, columns: str) -> Iterator[tuple]:
+    """Every row of ``table`` that can still be read: all at once while that works, then one
+    rowid at a time, skipping damaged ones. Nothing when the table itself cannot be read."""
+    try:
+        db.execute(f"SELECT {columns} FROM {table} LIMIT 0")
+    except sqlite3.DatabaseError:
+        return
+    try:
+        yield from db.execute(f"SELECT {columns} FROM {table}").fetchall()
+        return
+    except sqlite3.DatabaseError:
+        pass
+    try:
+        (last,) = db.execute(f"SELECT MAX(rowid) FROM {table}").fetchone()
+    except sqlite3.DatabaseError:
+        last = None
+    rowid, misses = 1, 0
+    while (rowid <= last) if last is not None else misses < 10_000:
+        try:
+            row = db.execute(f"SELECT {columns} FROM {table} WHERE rowid = ?",
+                             (rowid,)).fetchone()
+        except sqlite3.DatabaseError:
+            row = None
+        misses = 0 if row else misses + 1
+        if row:
+            yield row
+        rowid += 1
+
+
+def recover(damaged: str | Path, into: str | Path) -> dict[str, int]:
+    """Copy every readable row of the store ``damaged`` into a new store ``into``; returns the
+    rows copied per table. ``damaged`` is opened read-only and left as it is."""
+    damaged, into = Path(damaged), Path(into)
+    if into.exists():
+        raise StoreError(f"{into} exists already; name a new file to recover into")
+    source = _read_only(damaged)
+    copied: dict[str, int] = {}
+    with Store(into) as target:
+        target.db.execute("PRAGMA foreign_keys = OFF")  # rows whose parent was lost stay
+        for table in _RECOVERED_TABLES:
+            columns = ", ".join(
+                f'"{row[1]}"' for row in target.db.execute(f"PRAGMA table_info({table})")
+            )
+            marks = ", ".join("?" * len(columns.split(", ")))
+            count = 0
+            with target.transaction() as db:
+                for row in _readable_rows(source, table, columns):
+                    count += db.execute(
+                        f"INSERT OR IGNORE INTO {table} ({columns}) VALUES ({marks})", row
+                    ).rowcount
+            copied[table] = count
+    source.close()
+    return copied
