@@ -30,6 +30,22 @@ def test_store_path_follows_the_environment(isolated_store: Path, tmp_path: Path
     assert store_path() == tmp_path / ".workbench" / "store.sqlite"
 
 
+def test_store_is_found_by_walking_up_to_the_project(
+    isolated_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel started in notebooks/ and the CLI in the root share one store."""
+    monkeypatch.delenv("WORKBENCH_STORE")
+    project = tmp_path / "project"
+    (project / "scenarios").mkdir(parents=True)
+    (project / "notebooks" / "deep").mkdir(parents=True)
+    for where in (project, project / "notebooks", project / "notebooks" / "deep"):
+        monkeypatch.chdir(where)
+        assert store_path() == project / ".workbench" / "store.sqlite"
+    (project / "notebooks" / ".workbench").mkdir()  # the nearest marker wins, as in git
+    monkeypatch.chdir(project / "notebooks" / "deep")
+    assert store_path() == project / "notebooks" / ".workbench" / "store.sqlite"
+
+
 def test_migrations_are_applied_once_in_order(isolated_store: Path) -> None:
     store = Store()
     assert store.migrations() == [m.__name__ for m in MIGRATIONS]

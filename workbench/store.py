@@ -1,7 +1,8 @@
 """The response store: SQLite, keyed by request hash, so nothing is paid for twice.
 
-The file is ``.workbench/store.sqlite`` under the working directory unless ``WORKBENCH_STORE``
-names another. It runs in WAL mode with ``synchronous=NORMAL``; every response is written in
+The file is ``.workbench/store.sqlite`` in the project's folder (see
+:func:`workbench.project.project_root`) unless ``WORKBENCH_STORE`` names another. It runs in
+WAL mode with ``synchronous=NORMAL``; every response is written in
 its own transaction the moment it arrives, so a run killed at any instant keeps every finished
 sample. Several processes may write one store at once (a busy timeout, and inserts that ignore
 or upsert on the primary key), and share its requests: a run *claims* a request before sending
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.errors import StoreError
 from workbench.models.base import Completion, Request
+from workbench.project import project_root
 from workbench.scenarios import canonical_json, sha256_of
 
 if TYPE_CHECKING:
@@ -40,8 +42,9 @@ MAX_ERROR_CHARS = 2_000
 
 
 def store_path() -> Path:
-    """``WORKBENCH_STORE`` or ``.workbench/store.sqlite`` under the working directory."""
-    return Path(os.environ.get("WORKBENCH_STORE") or Path.cwd() / DEFAULT_PATH)
+    """``WORKBENCH_STORE``, else ``.workbench/store.sqlite`` in the project's folder (the
+    nearest folder up from the working directory holding ``.workbench/`` or ``scenarios/``)."""
+    return Path(os.environ.get("WORKBENCH_STORE") or project_root() / DEFAULT_PATH)
 
 
 # --- migrations ------------------------------------------------------------------------------
