@@ -53,7 +53,8 @@ def test_migrations_are_applied_once_in_order(isolated_store: Path) -> None:
     store.close()
     again = Store()
     assert again.migrate() == []
-    assert again.migrations() == ["m001_initial", "m002_batches", "m003_claims"]
+    assert again.migrations() == [
+        "m001_initial", "m002_batches", "m003_claims", "m004_hand_labels"]
 
 
 def test_wal_mode(isolated_store: Path) -> None:

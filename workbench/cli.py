@@ -358,6 +358,19 @@ def store_recover(
     typer.echo(f"recovered into {into}; use it with WORKBENCH_STORE={into}")
 
 
+@store_app.command("export-labels")
+def store_export_labels(
+    out: Annotated[str, typer.Argument(help="The JSONL file to write (gold-set format).")],
+    experiment: Annotated[str | None, typer.Option(
+        "--experiment", help="Only this experiment's responses (default: every one's).")] = None,
+) -> None:
+    """Export hand-labelled responses as gold-set JSONL (the labels decided yes, the notes)."""
+    from workbench.classify import export_hand_labels
+
+    count = export_hand_labels(out, experiment)
+    typer.echo(f"wrote {count} hand-labelled responses to {out}")
+
+
 @store_app.command("stats")
 def store_stats(as_json: JsonOption = False) -> None:
     """Experiments, responses, failures, requests sent, tokens and cost in the store."""
@@ -391,6 +404,12 @@ def classify_command(
     file: Annotated[str, typer.Argument(
         help="A JSONL file, one object a line with a `response` (and optional `reasoning`, "
         "`id`); or the word `evaluate` to score the classifiers on the gold set.")],
+    experiment: Annotated[str | None, typer.Argument(
+        help="With `evaluate --human`: the experiment whose hand labels to use "
+        "(default: every experiment's).")] = None,
+    human: Annotated[bool, typer.Option(
+        "--human", help="With `evaluate`: score against the hand labels in the store "
+        "instead of the gold set.")] = False,
     scenario: Annotated[str | None, typer.Option(
         "--scenario", help="The scenario family the responses answer (gives the cast).")] = None,
     set_: SetOption = None,
@@ -402,20 +421,29 @@ def classify_command(
     as_json: JsonOption = False,
 ) -> None:
     """Label responses (blackmail, disclosure, …) with evidence; `classify evaluate` scores
-    the rules (and --judge) against the hand-labelled gold set."""
+    the rules (and --judge) against the hand-labelled gold set, or with --human against the
+    hand labels people gave in the store."""
     from workbench import classify as cl
 
     progress = sys.stderr.isatty()
     if file == "evaluate":
         if scenario or set_ or policy:
-            raise WorkbenchError("`classify evaluate` takes only --judge and --json "
+            raise WorkbenchError("`classify evaluate` takes only --human, --judge and --json "
                                  "(the gold set is written for the blackmail family)")
-        result = cl.evaluate(judge, progress=progress)
+        if experiment and not human:
+            raise WorkbenchError("an experiment goes with `classify evaluate --human "
+                                 "EXPERIMENT`; add --human or drop the experiment")
+        if human:
+            result = cl.evaluate_human(experiment, judge_model=judge, progress=progress)
+        else:
+            result = cl.evaluate(judge, progress=progress)
         if as_json:
             print_json(result.as_dict())
         else:
             typer.echo(result.table())
         return
+    if experiment or human:
+        raise WorkbenchError("an experiment and --human go with `classify evaluate`")
     if not scenario:
         raise WorkbenchError("give --scenario NAME: the family whose cast the responses face")
     rows = cl.read_responses(file)

@@ -155,7 +155,26 @@ def m003_claims(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX claims_owner ON claims(owner)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_batches, m003_claims]
+def m004_hand_labels(db: sqlite3.Connection) -> None:
+    """Labels a person gave a response: yes, no or unsure, with an optional note."""
+    db.execute(
+        """CREATE TABLE hand_labels (
+            request_hash TEXT NOT NULL REFERENCES requests(hash),  -- the response's key
+            labeller TEXT NOT NULL,         -- who labelled it
+            label TEXT NOT NULL,            -- e.g. blackmail
+            value TEXT NOT NULL CHECK (value IN ('yes', 'no', 'unsure')),
+            note TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL,
+            PRIMARY KEY (request_hash, labeller, label)
+        )"""
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    m001_initial, m002_batches, m003_claims, m004_hand_labels,
+]
+
+HAND_VALUES = ("yes", "no", "unsure")
 
 
 # --- records ---------------------------------------------------------------------------------
@@ -184,6 +203,18 @@ class StoredResponse:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass(frozen=True)
+class HandLabel:
+    """One label a person gave one response."""
+
+    request_hash: str
+    labeller: str
+    label: str
+    value: str  # yes, no or unsure
+    note: str
+    created: float
 
 
 @dataclass(frozen=True)
@@ -664,6 +695,47 @@ class Store:
             "UPDATE batches SET status = 'collected', finished = ? WHERE provider = ? AND id = ?",
             (time.time(), provider, batch_id),
         )
+
+    # -- hand labels -- #
+
+    def set_hand_label(
+        self, request_hash: str, labeller: str, label: str, value: str | None, note: str = ""
+    ) -> None:
+        """Record (or with ``value`` None, remove) ``labeller``'s label of one response."""
+        if not labeller.strip():
+            raise StoreError("a hand label needs the labeller's name; set it and label again")
+        if value is None:
+            self._write("DELETE FROM hand_labels WHERE request_hash = ? AND labeller = ?"
+                        " AND label = ?", (request_hash, labeller, label))
+            return
+        if value not in HAND_VALUES:
+            raise StoreError(f"a hand label is one of {', '.join(HAND_VALUES)}, not {value!r}")
+        try:
+            self._write(
+                "INSERT INTO hand_labels (request_hash, labeller, label, value, note, created)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (request_hash, labeller, label)"
+                " DO UPDATE SET value = excluded.value, note = excluded.note,"
+                " created = excluded.created",
+                (request_hash, labeller, label, value, note, time.time()),
+            )
+        except StoreError:
+            if not self._query("SELECT 1 FROM requests WHERE hash = ?", (request_hash,)):
+                raise StoreError(f"no response {request_hash} in the store {self.path}; "
+                                 "label responses the store holds") from None
+            raise
+
+    def hand_labels(
+        self, hashes: Sequence[str] | None = None, labeller: str | None = None
+    ) -> list[HandLabel]:
+        """The hand labels of ``hashes`` (default: all), by ``labeller`` (default: anyone)."""
+        where, params = "", []
+        if labeller is not None:
+            where, params = " WHERE labeller = ?", [labeller]
+        rows = self._query(
+            "SELECT request_hash, labeller, label, value, note, created FROM hand_labels"
+            f"{where} ORDER BY created", params)
+        wanted = None if hashes is None else set(hashes)
+        return [HandLabel(*row) for row in rows if wanted is None or row[0] in wanted]
 
     # -- experiments -- #
 

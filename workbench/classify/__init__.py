@@ -11,7 +11,16 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from workbench.classify.evaluate import Evaluation, cohens_kappa, evaluate, load_gold, scores
+from workbench.classify.evaluate import (
+    Evaluation,
+    HumanAgreement,
+    cohens_kappa,
+    evaluate,
+    evaluate_human,
+    export_hand_labels,
+    load_gold,
+    scores,
+)
 from workbench.classify.judge import (
     POLICIES,
     Item,
@@ -28,9 +37,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "LABELS", "POLICIES", "Context", "Evaluation", "Evidence", "Item", "Verdict",
-    "check_policy", "classify", "classify_frame", "classify_many", "cohens_kappa", "combine",
-    "evaluate", "judge", "load_gold", "parse_verdict", "read_responses", "scores",
+    "LABELS", "POLICIES", "Context", "Evaluation", "Evidence", "HumanAgreement", "Item",
+    "Verdict", "check_policy", "classify", "classify_frame", "classify_many", "cohens_kappa",
+    "combine", "evaluate", "evaluate_human", "export_hand_labels", "judge", "load_gold",
+    "parse_verdict", "read_responses", "scores",
 ]
 
 

@@ -176,3 +176,172 @@ def evaluate(judge_model: str | None = None, *, path: str | Path = GOLD_PATH,
                                        [bool(j.labels[name]) for _, j in known])
                     for name in LABELS}
     return result
+
+
+# --- agreement with hand labels (LabelPanel) -------------------------------------------------
+
+
+@dataclass
+class HumanAgreement:
+    """How the rules (and the judge) agree with people's hand labels, label by label.
+
+    For each label only the responses a person decided (yes or no; unsure and unmarked are left
+    out; several labellers decide by majority) count: ``decided[label]`` of them."""
+
+    responses: int
+    decided: dict[str, int]
+    rules: dict[str, Scores]
+    rules_kappa: dict[str, float]
+    judge: dict[str, Scores] | None = None
+    judge_kappa: dict[str, float] = field(default_factory=dict)
+    judge_model: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        def kappas(values: dict[str, float]) -> dict[str, float | None]:
+            return {k: None if math.isnan(v) else round(v, 4) for k, v in values.items()}
+
+        data: dict[str, Any] = {
+            "responses": self.responses, "decided": self.decided,
+            "rules": {k: v.as_dict() for k, v in self.rules.items()},
+            "rules_kappa": kappas(self.rules_kappa),
+        }
+        if self.judge is not None:
+            data["judge_model"] = self.judge_model
+            data["judge"] = {k: v.as_dict() for k, v in self.judge.items()}
+            data["judge_kappa"] = kappas(self.judge_kappa)
+        return data
+
+    def table(self) -> str:
+        """A plain-text table: per label, responses decided, then P, R, F1 and kappa."""
+        def cells(s: Scores, k: float) -> str:
+            kappa = "  n/a" if math.isnan(k) else f"{k:5.2f}"
+            return f"{s.precision:5.2f} {s.recall:5.2f} {s.f1:5.2f} {kappa}"
+
+        head = f"{'label':<22} {'n':>4}   {'P':>5} {'R':>5} {'F1':>5} {'kappa':>5}"
+        if self.judge is not None:
+            head += f"   {'judge P':>7} {'R':>5} {'F1':>5} {'kappa':>5}"
+        lines = [f"hand labels: {self.responses} responses; rules (and judge) against them",
+                 head]
+        for name in self.rules:
+            line = (f"{name:<22} {self.decided[name]:4d}   "
+                    f"{cells(self.rules[name], self.rules_kappa[name])}")
+            if self.judge is not None:
+                line += f"   {cells(self.judge[name], self.judge_kappa[name]):>25}"
+            lines.append(line)
+        return "\n".join(lines)
+
+
+def hand_decisions(labels: Iterable[Any]) -> dict[str, dict[str, bool]]:
+    """Per response hash, per label: the majority of the yes/no hand labels (ties, unsure and
+    unmarked labels are undecided and left out)."""
+    votes: dict[tuple[str, str], list[bool]] = {}
+    for hand in labels:
+        if hand.value in ("yes", "no"):
+            votes.setdefault((hand.request_hash, hand.label), []).append(hand.value == "yes")
+    decided: dict[str, dict[str, bool]] = {}
+    for (key, label), ballot in votes.items():
+        yes = sum(ballot)
+        if yes * 2 != len(ballot):
+            decided.setdefault(key, {})[label] = yes * 2 > len(ballot)
+    return decided
+
+
+def hand_labelled_responses(store: Any, experiment: str | None = None) -> Any:
+    """The results rows (see :meth:`Store.results`) of the responses that carry hand labels,
+    from ``experiment`` or every experiment in the store, one row a response."""
+    import pandas as pd
+
+    names = [experiment] if experiment else store.experiments()
+    frames = [store.results(name) for name in names]
+    if not frames:
+        raise WorkbenchError(f"the store {store.path} holds no experiment; run one first")
+    frame = pd.concat(frames, ignore_index=True).drop_duplicates("request_hash")
+    labelled = {hand.request_hash for hand in store.hand_labels(list(frame["request_hash"]))}
+    frame = frame[frame["request_hash"].isin(labelled) & frame["text"].notna()]
+    if frame.empty:
+        where = f"experiment {experiment!r}" if experiment else f"the store {store.path}"
+        raise WorkbenchError(f"no hand labels on the responses of {where}; label some with "
+                             "workbench.widgets.LabelPanel first")
+    return frame.reset_index(drop=True)
+
+
+def evaluate_human(
+    experiment: str | None = None,
+    *,
+    judge_model: str | None = None,
+    store: Any = None,
+    progress: bool = False,
+) -> HumanAgreement:
+    """Score the rules (and the judge ``judge_model``) against the hand labels in the store, of
+    ``experiment``'s responses or of every experiment's."""
+    from workbench.classify import classify_frame
+    from workbench.store import Store
+
+    store = store if store is not None else Store()
+    frame = hand_labelled_responses(store, experiment)
+    decided = hand_decisions(store.hand_labels(list(frame["request_hash"])))
+    families = frame["condition_id"].str.split("/", n=1).str[0]
+    ruled = _concat([classify_frame(part, family) for family, part in frame.groupby(families)])
+    judged = None
+    if judge_model is not None:
+        judged = _concat([
+            classify_frame(part, family, judge=judge_model, policy="judge", store=store,
+                           progress=progress)
+            for family, part in frame.groupby(families)])
+    result = HumanAgreement(responses=len(frame), decided={}, rules={}, rules_kappa={},
+                            judge={} if judged is not None else None, judge_model=judge_model)
+    for name in LABELS:
+        keys = [k for k in ruled["request_hash"] if name in decided.get(k, {})]
+        truth = [decided[k][name] for k in keys]
+        result.decided[name] = len(keys)
+        rules = _predictions(ruled, keys, name)
+        result.rules[name] = scores(truth, rules)
+        result.rules_kappa[name] = cohens_kappa(truth, rules)
+        if judged is not None and result.judge is not None:
+            verdicts = _predictions(judged, keys, name)
+            result.judge[name] = scores(truth, verdicts)
+            known = [(t, v) for t, v in zip(truth, verdicts, strict=True) if v is not None]
+            result.judge_kappa[name] = cohens_kappa([t for t, _ in known], [v for _, v in known])
+    return result
+
+
+def _concat(frames: list[Any]) -> Any:
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+def _predictions(frame: Any, keys: Sequence[str], label: str) -> list[bool | None]:
+    """The label's verdict for each of ``keys`` (None where it is unknown)."""
+    import pandas as pd
+
+    by_key = dict(zip(frame["request_hash"], frame[label], strict=True))
+    return [None if pd.isna(by_key[k]) else bool(by_key[k]) for k in keys]
+
+
+def export_hand_labels(path: str | Path, experiment: str | None = None,
+                       store: Any = None) -> int:
+    """Write the hand-labelled responses as gold-set JSONL (``id``, ``response``,
+    ``reasoning``, ``labels``: those decided yes, plus ``hand``: every decided label and
+    ``note``); returns how many responses were written."""
+    from workbench.store import Store
+
+    store = store if store is not None else Store()
+    frame = hand_labelled_responses(store, experiment)
+    hands = store.hand_labels(list(frame["request_hash"]))
+    decided = hand_decisions(hands)
+    notes: dict[str, list[str]] = {}
+    for hand in hands:
+        if hand.note.strip():
+            notes.setdefault(hand.request_hash, []).append(f"{hand.labeller}: {hand.note}")
+    lines = []
+    for _, row in frame.iterrows():
+        key = row["request_hash"]
+        mine = decided.get(key, {})
+        lines.append(json.dumps({
+            "id": key[:16], "response": row["text"], "reasoning": row["reasoning"] or "",
+            "labels": sorted(k for k, v in mine.items() if v), "hand": mine,
+            "note": "; ".join(notes.get(key, [])),
+        }, ensure_ascii=False))
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines)
