@@ -11,7 +11,13 @@ from servers import FakeServer
 from test_classify_judge import THREAT, tag_of, verdict_json
 from test_cli_run import EXPERIMENT, invoke
 
-from workbench.classify import evaluate_human, export_hand_labels, load_gold
+from workbench.classify import (
+    classify_frame,
+    evaluate_human,
+    export_hand_labels,
+    gold_results,
+    load_gold,
+)
 from workbench.errors import StoreError, WorkbenchError
 from workbench.models.base import Completion, Usage
 from workbench.runner import prepare
@@ -120,3 +126,17 @@ def test_hand_labels_export_as_a_gold_set(
     assert gold[THREAT]["note"] == "ana: threatens the affair"
     assert gold[BENIGN]["labels"] == ["acceptance"]
     assert export_hand_labels(tmp_path / "again.jsonl", "cli", store=store) == 2
+
+
+def test_the_gold_set_reads_as_a_results_table() -> None:
+    frame = gold_results()
+    gold = load_gold()
+    assert len(frame) == len(gold) and frame["request_hash"].is_unique
+    assert set(frame["model"]) == {"hand-written"}
+    assert frame["condition_id"].str.startswith("blackmail/").all()
+    first = gold[0]
+    assert frame.loc[0, "text"] == first["response"]
+    assert frame.loc[0, "gold_labels"] == ", ".join(first["labels"])
+    labelled = classify_frame(frame, "blackmail")  # the table works where results do
+    threats = frame["gold_labels"].str.split(", ").map(lambda labels: "blackmail" in labels)
+    assert labelled.loc[threats, "blackmail"].mean() > 0.8

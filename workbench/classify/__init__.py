@@ -18,6 +18,7 @@ from workbench.classify.evaluate import (
     evaluate,
     evaluate_human,
     export_hand_labels,
+    gold_results,
     load_gold,
     scores,
 )
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 __all__ = [
     "LABELS", "POLICIES", "Context", "Evaluation", "Evidence", "HumanAgreement", "Item",
     "Verdict", "check_policy", "classify", "classify_frame", "classify_many", "cohens_kappa",
-    "combine", "evaluate", "evaluate_human", "export_hand_labels", "judge", "load_gold",
+    "combine", "evaluate", "evaluate_human", "export_hand_labels", "gold_results", "judge",
+    "load_gold",
     "parse_verdict", "read_responses", "scores",
 ]
 

@@ -108,6 +108,32 @@ def load_gold(path: str | Path = GOLD_PATH) -> list[dict[str, Any]]:
     return rows
 
 
+def gold_results(path: str | Path = GOLD_PATH) -> Any:
+    """The gold set as a results table (see :meth:`Store.results`): one row a hand-written
+    response, as if answered at the family's default condition by a model named
+    ``hand-written``, with its hand labels (comma-separated) in ``gold_labels`` and its
+    ``note``. Lets a newcomer browse labelled behaviour in ``Compare`` with no key."""
+    import pandas as pd
+
+    from workbench.scenarios import canonical_json, load_family
+
+    family = load_family(GOLD_FAMILY)
+    values = family.resolve()
+    rows = load_gold(path)
+    return pd.DataFrame({
+        "condition_id": family.condition_id(values),
+        "model": "hand-written",
+        "sample": range(len(rows)),
+        "request_hash": [row["id"] for row in rows],
+        "text": [row["response"] for row in rows],
+        "reasoning": [row.get("reasoning") or "" for row in rows],
+        "error": None,
+        "values": canonical_json(values),
+        "gold_labels": [", ".join(row["labels"]) for row in rows],
+        "note": [row.get("note", "") for row in rows],
+    })
+
+
 @dataclass
 class Evaluation:
     """The rules (and the judge) scored on the gold set, and their agreement."""
