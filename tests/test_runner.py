@@ -302,3 +302,13 @@ def test_batch_run_through_the_anthropic_batches_api(
     prompt = row["input_tokens"] + row["cache_creation_tokens"] + row["cache_read_tokens"]
     full_price = (prompt * 3.0 + row["output_tokens"] * 15.0) / 1e6  # cache at input price
     assert row["cost"] == pytest.approx(full_price / 2)
+
+
+def test_execute_reports_each_outcome_as_it_is_stored(tiny: Path, fake: FakeBackend) -> None:
+    samples = expand(experiment(samples=2))
+    fake.fail = {samples[1].request.hash}
+    seen = []
+    stored = execute_sync([s.request for s in samples], progress=False, on_result=seen.append)
+    assert sorted(r.request_hash for r in seen) == sorted(s.request.hash for s in samples)
+    assert [r.ok for r in seen].count(False) == 1
+    assert {r.request_hash: r.text for r in seen} == {r.request_hash: r.text for r in stored}

@@ -13,23 +13,29 @@ import asyncio
 import hashlib
 import itertools
 import os
-import re
 import sys
 import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from workbench.errors import ConfirmationNeeded, ExperimentError, ScenarioError, WorkbenchError
-from workbench.models import check_model, close_backends, get_backend
+from workbench.models import check_model, close_backends, get_backend, known_providers
 from workbench.models.base import (
     Backend,
     BatchItemLost,
@@ -49,6 +55,7 @@ from workbench.store import (
     claim_lease_s,
     request_hash,
 )
+from workbench.yaml_files import read_yaml, schema_problem
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -120,16 +127,34 @@ class Experiment(BaseModel):
     @classmethod
     def _models_unique(cls, models: list[str]) -> list[str]:
         for model in models:
-            if "/" not in model:
-                raise ValueError(f"{model!r} is not provider/model (e.g. local/smollm2)")
+            _model_id(model)
         if len(set(models)) != len(models):
             raise ValueError("a model is listed twice")
         return models
+
+    @field_validator("judge")
+    @classmethod
+    def _judge_id(cls, judge: str | None) -> str | None:
+        return judge if judge is None else _model_id(judge)
+
+    @field_validator("thinking_budget")
+    @classmethod
+    def _thinking_models(cls, budget: int | None, info: ValidationInfo) -> int | None:
+        for model in info.data.get("models", []) if budget else []:
+            if model.partition("/")[0] in _NO_THINKING:
+                raise ValueError(
+                    f"{model} has no extended thinking (only anthropic/ models do); remove "
+                    "thinking_budget, or run that model in an experiment of its own"
+                )
+        return budget
 
     @field_validator("concurrency")
     @classmethod
     def _positive(cls, concurrency: dict[str, int]) -> dict[str, int]:
         for provider, limit in concurrency.items():
+            if provider not in known_providers():
+                known = ", ".join(known_providers())
+                raise ValueError(f"unknown provider {provider!r}; known providers: {known}")
             if limit < 1:
                 raise ValueError(f"{provider} must be at least 1")
         return concurrency
@@ -143,25 +168,22 @@ class Experiment(BaseModel):
         return self.model_dump(mode="json")
 
 
+_NO_THINKING = ("local", "openai")  # their backends send no thinking budget: it would be dropped
+
+
+def _model_id(model: str) -> str:
+    """``model`` if it is provider/model (``models`` and ``judge`` are checked alike)."""
+    if "/" not in model:
+        raise ValueError(f"{model!r} is not provider/model (e.g. local/smollm2)")
+    return model
+
+
 def _scalar_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str | int | float):
         return str(value)
     raise ValueError(f"expected a text value, got {type(value).__name__} {value!r}")
-
-
-class _ExperimentLoader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false, so ``yes``, ``no``, ``on``, ``off`` stay text."""
-
-
-_ExperimentLoader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_ExperimentLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
 
 
 def load_experiment(
@@ -173,16 +195,13 @@ def load_experiment(
     sent: the scenario, every grid and fixed value, every model id and the judge (known
     prefix, key set). See :func:`check_experiment`."""
     path = Path(path)
+    if path.is_dir():
+        raise ExperimentError(
+            f"{path} is a folder; give the path of an experiment YAML file instead"
+        )
     if not path.is_file():
         raise ExperimentError(f"{path}: no such experiment file; check the path")
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = yaml.load(text, Loader=_ExperimentLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ExperimentError(f"{path}{line}: malformed YAML: {problem}") from None
+    raw, text = read_yaml(path, ExperimentError)
     if judge is not None and isinstance(raw, dict):
         raw = {**raw, "judge": judge}
     experiment = validate_experiment(raw, source=str(path))
@@ -202,15 +221,7 @@ def validate_experiment(raw: Any, source: str = "") -> Experiment:
     try:
         experiment = Experiment.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            known = ", ".join(Experiment.model_fields)
-            message = f"unknown field; the fields are: {known}"
-        elif first["type"] == "missing":
-            message = "required field is missing; add it"
-        raise ExperimentError(f"{where}: {loc}: {message}") from None
+        raise ExperimentError(f"{where}: {schema_problem(exc, Experiment)}") from None
     experiment._source = source
     return experiment
 
@@ -343,11 +354,14 @@ def progress_bar(**options: Any) -> tqdm:
 
 
 class _Progress:
-    """A tqdm.auto bar of done / total with failures and cost so far, or nothing."""
+    """A tqdm.auto bar of done / total with failures and cost so far, or nothing; tells
+    ``on_result`` of each outcome."""
 
-    def __init__(self, total: int, done: int, enabled: bool) -> None:
+    def __init__(self, total: int, done: int, enabled: bool,
+                 on_result: Callable[[StoredResponse], None] | None = None) -> None:
         self.failures = 0
         self.cost = 0.0
+        self.on_result = on_result
         self.bar: tqdm | None = None
         if enabled:
             self.bar = progress_bar(total=total, initial=done, unit="sample")
@@ -365,6 +379,8 @@ class _Progress:
         if self.bar is not None:
             self._postfix()
             self.bar.update(1)
+        if self.on_result is not None:
+            self.on_result(stored)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -573,6 +589,7 @@ async def execute(
     batch: bool = False,
     progress: bool = True,
     prices: Mapping[str, Any] | None = None,
+    on_result: Callable[[StoredResponse], None] | None = None,
 ) -> list[StoredResponse]:
     """Send every request the store has not answered, and return all of them as stored.
 
@@ -582,7 +599,7 @@ async def execute(
     the missing requests of a batch-capable backend go through its batch API; without it,
     requests that a killed run left in a provider's batch are still collected from that batch
     rather than paid for twice. Every model is checked (key set, known prefix) before anything
-    is sent.
+    is sent. ``on_result`` is called with each outcome as it is stored (a widget filling in).
     """
     store = _open(store)
     started = time.time()
@@ -595,7 +612,7 @@ async def execute(
     if missing:
         store.check_ready()
     backends = {model: get_backend(model) for model in models}
-    meter = _Progress(len(unique), len(answered), progress)
+    meter = _Progress(len(unique), len(answered), progress, on_result)
     claims = _Claims(store, since=started)
     record = _Recorder(claims, meter, prices)
     limits: dict[str, asyncio.Semaphore] = {}
