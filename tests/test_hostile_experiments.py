@@ -11,7 +11,7 @@ from servers import FakeServer
 
 from workbench.cli import main
 from workbench.errors import ExperimentError
-from workbench.runner import Experiment, load_experiment, validate_experiment
+from workbench.runner import Experiment, load_experiment, sample, validate_experiment
 
 EXPERIMENT = """\
 name: hostile
@@ -150,3 +150,9 @@ def test_a_folder_given_as_the_experiment_file(tmp_path: Path,
         load_experiment(tmp_path)
     code, err = run_cli(capsys, "run", str(tmp_path), "--no-notebook")
     assert code == 2 and "is a folder" in err and err.count("\n") == 1
+
+
+def test_sample_with_a_thinking_budget_on_an_openai_model_is_refused(server: FakeServer) -> None:
+    with pytest.raises(ExperimentError, match="openai/gpt-4.1 has no extended thinking"):
+        sample("blackmail", "openai/gpt-4.1", thinking_budget=2000)
+    assert server.requests == []

@@ -141,11 +141,8 @@ class Experiment(BaseModel):
     @classmethod
     def _thinking_models(cls, budget: int | None, info: ValidationInfo) -> int | None:
         for model in info.data.get("models", []) if budget else []:
-            if model.partition("/")[0] in _NO_THINKING:
-                raise ValueError(
-                    f"{model} has no extended thinking (only anthropic/ models do); remove "
-                    "thinking_budget, or run that model in an experiment of its own"
-                )
+            if problem := thinking_problem(model):
+                raise ValueError(f"{problem}, or run that model in an experiment of its own")
         return budget
 
     @field_validator("concurrency")
@@ -169,6 +166,13 @@ class Experiment(BaseModel):
 
 
 _NO_THINKING = ("local", "openai")  # their backends send no thinking budget: it would be dropped
+
+
+def thinking_problem(model: str) -> str | None:
+    """Why ``model`` cannot take a thinking budget (it would be dropped), or None."""
+    if model.partition("/")[0] in _NO_THINKING:
+        return f"{model} has no extended thinking (only anthropic/ models do); remove thinking_budget"
+    return None
 
 
 def _model_id(model: str) -> str:
@@ -843,6 +847,8 @@ def sample(
     progress: bool = False,
 ) -> list[StoredResponse]:
     """``n`` samples of one condition from one model, through the store (never paid twice)."""
+    if thinking_budget and (problem := thinking_problem(model)):
+        raise ExperimentError(problem)
     prompt = load_family(scenario).render(values)
     params = GenerationParams(temperature, max_tokens, thinking_budget)
     requests = [
