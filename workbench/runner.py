@@ -171,7 +171,8 @@ _NO_THINKING = ("local", "openai")  # their backends send no thinking budget: it
 def thinking_problem(model: str) -> str | None:
     """Why ``model`` cannot take a thinking budget (it would be dropped), or None."""
     if model.partition("/")[0] in _NO_THINKING:
-        return f"{model} has no extended thinking (only anthropic/ models do); remove thinking_budget"
+        return (f"{model} has no extended thinking (only anthropic/ models do); "
+                "remove thinking_budget")
     return None
 
 
