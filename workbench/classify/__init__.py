@@ -41,8 +41,7 @@ __all__ = [
     "LABELS", "POLICIES", "Context", "Evaluation", "Evidence", "HumanAgreement", "Item",
     "Verdict", "check_policy", "classify", "classify_frame", "classify_many", "cohens_kappa",
     "combine", "evaluate", "evaluate_human", "export_hand_labels", "gold_results", "judge",
-    "load_gold",
-    "parse_verdict", "read_responses", "scores",
+    "label_results", "load_gold", "parse_verdict", "read_responses", "scores",
 ]
 
 
@@ -107,6 +106,21 @@ def classify_frame(
     out["classified_by"] = [v.source for v in verdicts]
     out["classifier_status"] = [v.status for v in verdicts]
     return out
+
+
+def label_results(
+    frame: pd.DataFrame, scenario: Family | str | None = None, **options: Any
+) -> pd.DataFrame:
+    """:func:`classify_frame` for a results table whose rows may answer several families: each
+    row is labelled with the family its ``condition_id`` names (``family/…``), or with
+    ``scenario`` when given. Rows keep their order; ``options`` go to classify_frame."""
+    import pandas as pd
+
+    if scenario is not None or frame.empty:
+        return classify_frame(frame, scenario or "", **options) if not frame.empty else frame
+    families = frame["condition_id"].astype(str).str.split("/", n=1).str[0]
+    parts = [classify_frame(part, family, **options) for family, part in frame.groupby(families)]
+    return pd.concat(parts).loc[frame.index]
 
 
 def _values(raw: Any) -> dict[str, str]:

@@ -300,20 +300,17 @@ def evaluate_human(
 ) -> HumanAgreement:
     """Score the rules (and the judge ``judge_model``) against the hand labels in the store, of
     ``experiment``'s responses or of every experiment's."""
-    from workbench.classify import classify_frame
+    from workbench.classify import label_results
     from workbench.store import Store
 
     store = store if store is not None else Store()
     frame = hand_labelled_responses(store, experiment)
     decided = hand_decisions(store.hand_labels(list(frame["request_hash"])))
-    families = frame["condition_id"].str.split("/", n=1).str[0]
-    ruled = _concat([classify_frame(part, family) for family, part in frame.groupby(families)])
+    ruled = label_results(frame)
     judged = None
     if judge_model is not None:
-        judged = _concat([
-            classify_frame(part, family, judge=judge_model, policy="judge", store=store,
-                           progress=progress)
-            for family, part in frame.groupby(families)])
+        judged = label_results(frame, judge=judge_model, policy="judge", store=store,
+                               progress=progress)
     result = HumanAgreement(responses=len(frame), decided={}, rules={}, rules_kappa={},
                             judge={} if judged is not None else None, judge_model=judge_model)
     for name in LABELS:
@@ -329,12 +326,6 @@ def evaluate_human(
             known = [(t, v) for t, v in zip(truth, verdicts, strict=True) if v is not None]
             result.judge_kappa[name] = cohens_kappa([t for t, _ in known], [v for _, v in known])
     return result
-
-
-def _concat(frames: list[Any]) -> Any:
-    import pandas as pd
-
-    return pd.concat(frames, ignore_index=True)
 
 
 def _predictions(frame: Any, keys: Sequence[str], label: str) -> list[bool | None]:
