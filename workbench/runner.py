@@ -45,7 +45,7 @@ from workbench.models.base import (
     Usage,
 )
 from workbench.models.prices import cost_of
-from workbench.scenarios import Family, load_family
+from workbench.scenarios import Family, Prompt, load_family
 from workbench.store import (
     ClaimOwner,
     ClaimStatus,
@@ -321,19 +321,22 @@ def expand(experiment: Experiment | str | Path) -> list[Sample]:
     for overrides in conditions(experiment, family):
         prompt = family.render(overrides)
         for model in experiment.models:
-            for index in range(experiment.samples):
-                request = Request(
-                    model=model,
-                    system=prompt.system,
-                    messages=(("user", prompt.user),),
-                    params=experiment.params,
-                    sample_index=index,
-                    seed=sample_seed(experiment.seed, index),
-                )
-                samples.append(
-                    Sample(prompt.condition_id, prompt.values, model, index, request, prompt.hash)
-                )
+            samples += samples_of(prompt, model, experiment.samples, experiment.params,
+                                  experiment.seed)
     return samples
+
+
+def samples_of(
+    prompt: Prompt, model: str, n: int, params: GenerationParams, seed: int = 0
+) -> list[Sample]:
+    """``n`` samples of one rendered condition from one model, each with its derived seed."""
+    return [
+        Sample(prompt.condition_id, prompt.values, model, index,
+               Request(model, prompt.system, (("user", prompt.user),), params, index,
+                       sample_seed(seed, index)),
+               prompt.hash)
+        for index in range(n)
+    ]
 
 
 # --- execution -------------------------------------------------------------------------------
@@ -852,8 +855,5 @@ def sample(
         raise ExperimentError(problem)
     prompt = load_family(scenario).render(values)
     params = GenerationParams(temperature, max_tokens, thinking_budget)
-    requests = [
-        Request(model, prompt.system, (("user", prompt.user),), params, i, sample_seed(seed, i))
-        for i in range(n)
-    ]
+    requests = [s.request for s in samples_of(prompt, model, n, params, seed)]
     return execute_sync(requests, store=_open(store), progress=progress)
