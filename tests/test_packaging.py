@@ -13,7 +13,8 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject(repo: Path) ->
     env = yaml.safe_load((repo / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     conda_pins = [req for req in pip_section if not req.startswith("-e")]
-    assert sorted(conda_pins) == sorted(project["dependencies"])
+    wanted = project["dependencies"] + project["optional-dependencies"]["test"]
+    assert sorted(conda_pins) == sorted(wanted)
     assert "-e ." in pip_section
 
 

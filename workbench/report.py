@@ -13,18 +13,25 @@ from typing import Any
 import pandas as pd
 
 from workbench import stats
+from workbench.actions import ParsedResponse, SentEmail, parse_response
+from workbench.models.base import Request
 from workbench.runner import Experiment
 
-STYLE = """
-<style>
-.wb-response { border: 1px solid #ccc; border-radius: 4px; padding: 0.5em 0.8em; margin: 0.5em 0;
-  font-family: ui-monospace, monospace; font-size: 0.85em; white-space: pre-wrap;
-  max-height: 28em; overflow-y: auto; }
-.wb-response mark { background: #ffe08a; }
-.wb-meta { font-family: sans-serif; font-size: 0.85em; color: #333; margin-top: 1em; }
+_LABEL_CSS = """
 .wb-label { display: inline-block; border-radius: 3px; padding: 0 0.4em; margin-right: 0.3em;
-  background: #e8e8e8; }
+  background: #e8e8e8; color: #222; }
 .wb-label.on { background: #c0392b; color: white; }
+.wb-label.unknown { background: #f5e6b8; }
+"""
+
+STYLE = f"""
+<style>
+.wb-response {{ border: 1px solid #ccc; border-radius: 4px; padding: 0.5em 0.8em; margin: 0.5em 0;
+  font-family: ui-monospace, monospace; font-size: 0.85em; white-space: pre-wrap;
+  max-height: 28em; overflow-y: auto; }}
+.wb-response mark {{ background: #ffe08a; }}
+.wb-meta {{ font-family: sans-serif; font-size: 0.85em; color: #333; margin-top: 1em; }}
+{_LABEL_CSS}
 </style>
 """
 
@@ -70,14 +77,18 @@ def response_card(
     highlights: Iterable[Highlight] = (),
 ) -> str:
     """One response as an HTML card: an escaped title, its labels, and the highlighted text."""
-    badges = "".join(
-        f'<span class="wb-label{" on" if on else ""}">{html.escape(name)}</span>'
-        for name, on in labels
-    )
+    badges = "".join(_chip(name, "on" if on else "") for name, on in labels)
     return (
         f'<div class="wb-meta"><b>{html.escape(title)}</b> {badges}</div>'
         f'<div class="wb-response">{highlighted(text, highlights)}</div>'
     )
+
+
+def _chip(label: str, state: str = "", title: str = "") -> str:
+    """A label as a chip: ``state`` is "on" (positive), "unknown" or "" (negative)."""
+    tip = f' title="{html.escape(title, quote=True)}"' if title else ""
+    classes = f"wb-label {state}".strip()
+    return f'<span class="{classes}"{tip}>{html.escape(label)}</span>'
 
 
 # --- what the experiment notebook shows ------------------------------------------------------
@@ -202,3 +213,180 @@ def contrasts_compact(contrasts: pd.DataFrame) -> pd.DataFrame:
                            if pd.notna(r.diff) else "–" for r in contrasts.itertuples()],
         "Fisher p": [f"{r.p:.3g}" if pd.notna(r.p) else "–" for r in contrasts.itertuples()],
     })
+
+
+# --- sample cards: one sample of a results table, as the widgets show it ---------------------
+
+CARD_STYLE = f"""
+<style>
+.wb-cards {{ font-family: var(--jp-ui-font-family, sans-serif); font-size: 13px;
+  line-height: 1.4; color: var(--jp-ui-font-color1, #222); }}
+.wb-status {{ margin: 0.2em 0 0.6em; color: var(--jp-ui-font-color2, #555); }}
+.wb-columns {{ display: flex; gap: 0.8em; overflow-x: auto; align-items: flex-start; }}
+.wb-column {{ flex: 1 0 24em; min-width: 24em; max-width: 44em; }}
+.wb-column-head {{ font-weight: bold; padding: 0.3em 0; margin-bottom: 0.5em;
+  border-bottom: 2px solid var(--jp-border-color1, #999); overflow-wrap: anywhere; }}
+.wb-card {{ border: 1px solid var(--jp-border-color2, #ccc); border-radius: 6px;
+  padding: 0.5em 0.7em; margin-bottom: 0.7em; background: var(--jp-layout-color1, #fff); }}
+.wb-card-head {{ color: var(--jp-ui-font-color2, #555); overflow-wrap: anywhere; }}
+.wb-card-meta {{ color: var(--jp-ui-font-color2, #555); font-size: 0.9em; margin-top: 0.4em; }}
+.wb-text {{ font-family: var(--jp-code-font-family, monospace); font-size: 12px;
+  white-space: pre-wrap; overflow-wrap: anywhere; max-height: 24em; overflow-y: auto;
+  margin: 0.3em 0; }}
+.wb-email {{ border-left: 3px solid #4a7bd0; background: var(--jp-layout-color2, #f3f6fb);
+  padding: 0.3em 0.6em; margin: 0.5em 0; }}
+.wb-field {{ display: inline-block; min-width: 4.5em; color: var(--jp-ui-font-color2, #666); }}
+.wb-error {{ color: #b00020; white-space: pre-wrap; overflow-wrap: anywhere; margin: 0.3em 0; }}
+.wb-cards mark {{ background: #ffe08a; color: #000; }}
+.wb-cards summary {{ cursor: pointer; color: var(--jp-ui-font-color2, #555); }}
+{_LABEL_CSS}
+</style>
+"""
+"""The CSS of :func:`sample_card`; :func:`card_columns` includes it."""
+
+
+def _within(highlights: Iterable[Highlight], start: int, end: int) -> list[Highlight]:
+    """The highlights that overlap ``[start, end)``, with offsets relative to ``start``."""
+    return [Highlight(h.start - start, h.end - start, h.label)
+            for h in highlights if h.end > start and h.start < end]
+
+
+def _span_html(text: str, start: int, end: int, highlights: Sequence[Highlight]) -> str:
+    """``text[start:end]`` without surrounding blank space, escaped and highlighted."""
+    piece = text[start:end]
+    start += len(piece) - len(piece.lstrip())
+    end -= len(piece) - len(piece.rstrip())
+    return highlighted(text[start:end], _within(highlights, start, end))
+
+
+def email_card(text: str, email: SentEmail, highlights: Sequence[Highlight] = ()) -> str:
+    """A sent email as a card: recipients and subject as parsed, the subject and body marked
+    with the highlights (offsets in ``text``, the whole response) where they are verbatim."""
+    fields = [(name, ", ".join(value)) for name, value in
+              (("to", email.to), ("cc", email.cc), ("bcc", email.bcc)) if value]
+    head = "".join(f'<div><span class="wb-field">{name}</span>{html.escape(value)}</div>'
+                   for name, value in fields)
+    at = text.find(email.subject, email.start, email.end) if email.subject else -1
+    subject = (_span_html(text, at, at + len(email.subject), highlights) if at >= 0
+               else html.escape(email.subject))
+    head += f'<div><span class="wb-field">subject</span><b>{subject}</b></div>'
+    at = text.rfind(email.body, email.start, email.end) if email.body else -1
+    if at >= 0:
+        body = _span_html(text, at, at + len(email.body), highlights)
+    else:  # not verbatim (a JSON block, say): the block as written
+        body = _span_html(text, email.start, email.end, highlights)
+    return f'<div class="wb-email">{head}<div class="wb-text">{body}</div></div>'
+
+
+def answer_html(parsed: ParsedResponse, highlights: Sequence[Highlight] = ()) -> str:
+    """The final answer of a parsed response: its prose, and each sent email as an email card.
+
+    The reasoning is left out (see :func:`sample_card`); highlights are offsets in the response.
+    """
+    text = parsed.text
+    blocks = sorted([(start, end, None) for start, end in parsed.scratchpad_spans]
+                    + [(email.start, email.end, email) for email in parsed.emails],
+                    key=lambda block: block[0])
+    parts, cursor = [], 0
+    for start, end, email in [*blocks, (len(text), len(text), None)]:
+        if text[cursor:start].strip():
+            prose = _span_html(text, cursor, start, highlights)
+            parts.append(f'<div class="wb-text">{prose}</div>')
+        if email is not None:
+            parts.append(email_card(text, email, highlights))
+        cursor = max(cursor, end)
+    return "".join(parts)
+
+
+def _folded(summary: str, body: str) -> str:
+    """``body`` (HTML) folded away under an escaped ``summary``."""
+    return f"<details><summary>{html.escape(summary)}</summary>{body}</details>"
+
+
+def _marked(summary: str, highlights: Sequence[Highlight]) -> str:
+    return f"{summary}, {len(highlights)} marked" if highlights else summary
+
+
+def prompt_html(request: Request) -> str:
+    """The prompt a request sent (system text and messages), escaped and folded away."""
+    parts = [f'<span class="wb-field">system</span><div class="wb-text">'
+             f'{html.escape(request.system)}</div>']
+    parts += [f'<span class="wb-field">{html.escape(role)}</span>'
+              f'<div class="wb-text">{html.escape(content)}</div>'
+              for role, content in request.messages]
+    return _folded("prompt", "".join(parts))
+
+
+def sample_card(row: Mapping[str, Any], labels: Sequence[str] = (),
+                prompt: Request | None = None) -> str:
+    """One sample (a row of a results table, labelled or not) as an HTML card.
+
+    It shows the model, condition and sample; a chip per positive label (its evidence quotes
+    as the tooltip) and per unknown one; the error, if any; the final answer with its sent
+    emails as email cards; the scratchpad and the separate reasoning folded away; tokens,
+    cost and latency; and, given ``prompt``, the prompt it answered, folded away. Evidence is
+    marked wherever it lies. Every piece of text is escaped. Needs :data:`CARD_STYLE`.
+    """
+    text = row.get("text") if isinstance(row.get("text"), str) else ""
+    reasoning = row.get("reasoning") if isinstance(row.get("reasoning"), str) else ""
+    evidence = row.get("evidence") if _present(row.get("evidence")) else {}
+    head = " · ".join(str(row[key]) for key in ("model", "condition") if _present(row.get(key)))
+    if _present(row.get("sample")):
+        head += f" · sample {row['sample']}"
+    chips = []
+    for name in labels:
+        value = row.get(name)
+        if value is None or value is pd.NA:
+            chips.append(_chip(f"{name}?", "unknown", "unknown: the judge gave no verdict"))
+        elif value:
+            quotes = [quote["quote"] for quote in (evidence or {}).get(name) or ()]
+            chips.append(_chip(name, "on", "\n".join(quotes)))
+    parts = [f'<div class="wb-card"><div class="wb-card-head">{html.escape(head)}</div>',
+             "".join(chips) or '<span class="wb-field">no label</span>']
+    if _present(row.get("error")):
+        parts.append(f'<div class="wb-error">{html.escape(str(row["error"]))}</div>')
+    marks = evidence_highlights(evidence, "response")
+    if text:
+        parsed = parse_response(text)
+        parts.append(answer_html(parsed, marks))
+        for start, end in parsed.scratchpad_spans:
+            inside = _within(marks, start, end)
+            body = f'<div class="wb-text">{_span_html(text, start, end, marks)}</div>'
+            parts.append(_folded(_marked("scratchpad", inside), body))
+    if reasoning:
+        inside = evidence_highlights(evidence, "reasoning")
+        parts.append(_folded(_marked("reasoning", inside),
+                             f'<div class="wb-text">{highlighted(reasoning, inside)}</div>'))
+    parts.append(f'<div class="wb-card-meta">{html.escape(_usage(row))}</div>')
+    if prompt is not None:
+        parts.append(prompt_html(prompt))
+    return "".join(parts) + "</div>"
+
+
+def _usage(row: Mapping[str, Any]) -> str:
+    """Tokens, cost and latency of a sample, as one line of text."""
+    tokens = f"{int(row.get('input_tokens') or 0):,} in, {int(row.get('output_tokens') or 0):,} out"
+    cached = int(row.get("cache_read_tokens") or 0)
+    if cached:
+        tokens += f", {cached:,} cache read"
+    cost = row.get("cost")
+    latency = row.get("latency_s")
+    return " · ".join([
+        f"{tokens} tokens",
+        f"${cost:.4f}" if _present(cost) else "cost unknown",
+        f"{latency:.1f} s" if _present(latency) else "latency unknown",
+    ])
+
+
+def card_columns(columns: Sequence[tuple[str, Sequence[str]]], status: str = "") -> str:
+    """Cards side by side: one column per (heading, cards' HTML) pair, under a status line.
+
+    Headings and status are text, escaped here; cards are HTML from :func:`sample_card`.
+    """
+    body = "".join(
+        f'<div class="wb-column"><div class="wb-column-head">{html.escape(heading)}</div>'
+        f'{"".join(cards)}</div>'
+        for heading, cards in columns
+    )
+    return (f'{CARD_STYLE}<div class="wb-cards"><div class="wb-status">{html.escape(status)}'
+            f'</div><div class="wb-columns">{body}</div></div>')

@@ -1,0 +1,1 @@
+"""Real-browser tests: JupyterLab in the system Chromium, driven by playwright."""
