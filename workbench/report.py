@@ -5,7 +5,9 @@ Model output is untrusted: every piece of it is escaped before it is shown.
 
 from __future__ import annotations
 
+import difflib
 import html
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +18,7 @@ from workbench import stats
 from workbench.actions import ParsedResponse, SentEmail, parse_response
 from workbench.models.base import Request
 from workbench.runner import Experiment
+from workbench.scenarios import Email, Prompt, approx_tokens
 
 _LABEL_CSS = """
 .wb-label { display: inline-block; border-radius: 3px; padding: 0 0.4em; margin-right: 0.3em;
@@ -390,3 +393,156 @@ def card_columns(columns: Sequence[tuple[str, Sequence[str]]], status: str = "")
     )
     return (f'{CARD_STYLE}<div class="wb-cards"><div class="wb-status">{html.escape(status)}'
             f'</div><div class="wb-columns">{body}</div></div>')
+
+
+# --- the scenario editor ----------------------------------------------------------------------
+
+EDITOR_STYLE = CARD_STYLE + """
+<style>
+.wb-editor .wb-text { max-height: 32em; }
+.wb-editor table { border-collapse: collapse; }
+.wb-editor th, .wb-editor td { text-align: left; vertical-align: top; padding: 0.1em 0.6em 0.1em 0;
+  overflow-wrap: anywhere; }
+.wb-diff { font-family: var(--jp-code-font-family, monospace); font-size: 12px;
+  white-space: pre-wrap; overflow-wrap: anywhere; }
+.wb-diff-head { font-family: var(--jp-ui-font-family, sans-serif); font-weight: bold;
+  margin-top: 0.6em; }
+.wb-diff .wb-hunk { color: #555; background: #eef1f5; margin-top: 0.4em; }
+.wb-diff > div, .wb-diff ins, .wb-diff del { display: block; min-height: 1.4em;
+  text-decoration: none; padding: 0 0.4em; }
+.wb-diff ins { background: #e6ffec; color: #1f2328; }
+.wb-diff del { background: #ffebe9; color: #1f2328; }
+.wb-diff ins mark { background: #abf2bc; }
+.wb-diff del mark { background: #ffc1c0; }
+</style>
+"""
+"""The CSS of the scenario editor's HTML: :data:`CARD_STYLE` and the diff's."""
+
+
+def editor_html(body: str) -> str:
+    """A piece of the editor's HTML (made here) in the block its styles apply to."""
+    return f'<div class="wb-cards wb-editor">{body}</div>'
+
+
+def prompt_summary_html(prompt: Prompt, edited: Sequence[str] = ()) -> str:
+    """A rendered prompt's condition id, hash and approximate token count, and the templates
+    edited in memory, as one escaped line."""
+    parts = [
+        f"<b>{html.escape(prompt.condition_id)}</b>",
+        f'<span title="{html.escape(prompt.hash, quote=True)}">hash '
+        f"{html.escape(prompt.hash[:12])}</span>",
+        f"≈ {approx_tokens(prompt.system + prompt.user):,} tokens",
+        f"{len(prompt.inbox)} emails",
+    ]
+    if edited:
+        parts.append("edited: " + html.escape(", ".join(edited)))
+    return f'<div class="wb-status">{" · ".join(parts)}</div>'
+
+
+def error_line_html(message: str) -> str:
+    """An error as one escaped line, or nothing when ``message`` is empty."""
+    return f'<div class="wb-error">{html.escape(message)}</div>' if message else ""
+
+
+def text_html(text: str) -> str:
+    """Prompt text (the system prompt, say) escaped, its lines kept."""
+    return f'<div class="wb-text">{html.escape(text)}</div>'
+
+
+def inbox_html(inbox: Sequence[Email]) -> str:
+    """A rendered inbox, each email a card: from, to, cc, time, subject and body, escaped."""
+    cards = []
+    for email in inbox:
+        fields = [("from", email.sender), ("to", email.to), ("cc", email.cc),
+                  ("time", email.timestamp)]
+        head = "".join(f'<div><span class="wb-field">{name}</span>{html.escape(value)}</div>'
+                       for name, value in fields if value)
+        cards.append(
+            f'<div class="wb-email" title="{html.escape(email.id, quote=True)}">{head}'
+            f'<div><span class="wb-field">subject</span><b>{html.escape(email.subject)}</b></div>'
+            f"{text_html(email.body)}</div>"
+        )
+    return "".join(cards) or '<div class="wb-status">no emails</div>'
+
+
+def prompt_diff_html(baseline: Prompt, prompt: Prompt, against: str, context: int = 2) -> str:
+    """What ``prompt`` changes against ``baseline`` (described by ``against``), line by line
+    (difflib), in the system prompt and in the user message: each hunk of changed lines with
+    ``context`` lines around it, removed lines in ``<del>``, added ones in ``<ins>``, and the
+    words that differ within a changed line in ``<mark>``. Escaped."""
+    sections, added, removed = [], 0, 0
+    for title, old, new in (("system prompt", baseline.system, prompt.system),
+                            ("user message", baseline.user, prompt.user)):
+        a, b = old.splitlines(), new.splitlines()
+        matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+        hunks = [group for group in matcher.get_grouped_opcodes(context)
+                 if any(tag != "equal" for tag, *_ in group)]
+        if not hunks:
+            continue
+        lines = [f'<div class="wb-diff-head">{title}</div>']
+        for group in hunks:
+            (_, old_start, _, new_start, _), (_, _, old_end, _, new_end) = group[0], group[-1]
+            lines.append(f'<div class="wb-hunk">@@ −{old_start + 1},{old_end - old_start} '
+                         f"+{new_start + 1},{new_end - new_start} @@</div>")
+            for tag, i1, i2, j1, j2 in group:
+                if tag == "equal":
+                    lines += [f"<div>  {html.escape(line)}</div>" for line in a[i1:i2]]
+                    continue
+                olds, news = a[i1:i2], b[j1:j2]
+                pairs = [_word_marks(x, y) for x, y in zip(olds, news, strict=False)]
+                olds = [m for m, _ in pairs] + [html.escape(x) for x in olds[len(pairs):]]
+                news = [m for _, m in pairs] + [html.escape(y) for y in news[len(pairs):]]
+                lines += [f"<del>− {line}</del>" for line in olds]
+                lines += [f"<ins>+ {line}</ins>" for line in news]
+                removed, added = removed + i2 - i1, added + j2 - j1
+        sections.append("".join(lines))
+    if not sections:
+        return f'<div class="wb-status">no change from {html.escape(against)}</div>'
+    status = f"against {against}: +{added} −{removed} lines"
+    return f'<div class="wb-status">{html.escape(status)}</div><div class="wb-diff">' \
+        f'{"".join(sections)}</div>'
+
+
+def _word_marks(old: str, new: str) -> tuple[str, str]:
+    """Two versions of a line, escaped, with the runs of words that differ between them marked
+    (none when the line is mostly rewritten)."""
+    a, b = re.split(r"(\s+)", old), re.split(r"(\s+)", new)
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    if matcher.ratio() < 0.5:
+        return html.escape(old), html.escape(new)
+    marked_a, marked_b = [], []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        piece_a, piece_b = html.escape("".join(a[i1:i2])), html.escape("".join(b[j1:j2]))
+        if tag == "equal":
+            marked_a.append(piece_a)
+            marked_b.append(piece_b)
+            continue
+        marked_a.append(f"<mark>{piece_a}</mark>" if piece_a else "")
+        marked_b.append(f"<mark>{piece_b}</mark>" if piece_b else "")
+    return _MARKS_APART.sub(r"\1", "".join(marked_a)), _MARKS_APART.sub(r"\1", "".join(marked_b))
+
+
+_MARKS_APART = re.compile(r"</mark>(\s*)<mark>")
+"""Two marks with only blank space between them: one run of changed words."""
+
+
+def values_html(values: Mapping[str, str]) -> str:
+    """A scenario's variables and their values as an escaped table."""
+    rows = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
+                   for name, value in values.items())
+    return f"<table>{rows}</table>"
+
+
+def editor_snapshot_html(prompt: Prompt, baseline: Prompt, against: str, *,
+                         edited: Sequence[str] = (), error: str = "") -> str:
+    """The scenario editor's state as static, escaped HTML: the summary line, the error if
+    any, the changes against the baseline, the system prompt, the inbox and the values."""
+    return EDITOR_STYLE + editor_html(
+        prompt_summary_html(prompt, edited)
+        + error_line_html(error)
+        + "<details open><summary>changes</summary>"
+        + f"{prompt_diff_html(baseline, prompt, against)}</details>"
+        + _folded("system prompt", text_html(prompt.system))
+        + _folded(f"inbox: {len(prompt.inbox)} emails", inbox_html(prompt.inbox))
+        + _folded("values", values_html(prompt.values))
+    )

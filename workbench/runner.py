@@ -45,7 +45,7 @@ from workbench.models.base import (
     Usage,
 )
 from workbench.models.prices import cost_of
-from workbench.scenarios import Family, Prompt, load_family
+from workbench.scenarios import Family, Prompt, approx_tokens, load_family
 from workbench.store import (
     ClaimOwner,
     ClaimStatus,
@@ -665,7 +665,6 @@ def execute_sync(requests: Sequence[Request], **options: Any) -> list[StoredResp
 
 # --- planning: what a run would send and cost, before expanding it ----------------------------
 
-CHARS_PER_TOKEN = 4  # a rough average for English prompts; the plan says "about"
 COUNTED_UP_TO = 100_000  # larger experiments are not expanded to count what the store holds
 
 
@@ -737,8 +736,7 @@ def plan(experiment: Experiment | str | Path, store: Store | str | Path | None =
     total = len(grid) * per_condition
     shown = grid[:: max(1, len(grid) // 32)]  # prompt lengths from up to ~32 conditions
     prompts = [family.render(values) for values in shown]
-    prompt_tokens = sum(len(p.system) + len(p.user) for p in prompts) // (
-        CHARS_PER_TOKEN * len(prompts))
+    prompt_tokens = sum(approx_tokens(p.system + p.user) for p in prompts) // len(prompts)
     stored = None
     to_send: Counter[str] = Counter({m: total // len(experiment.models) for m in experiment.models})
     if total <= COUNTED_UP_TO:

@@ -42,7 +42,7 @@ from jinja2.environment import TemplateModule
 from jinja2.loaders import split_template_path
 from jinja2.runtime import Context, LoopContext, Undefined
 from jinja2.sandbox import SandboxedEnvironment
-from jinja2.utils import Namespace, generate_lorem_ipsum
+from jinja2.utils import LRUCache, Namespace, generate_lorem_ipsum
 
 from workbench.errors import ScenarioError
 
@@ -401,18 +401,33 @@ _GUARD_FILTERS = {
 }
 
 
-class _FamilyLoader(jinja2.FileSystemLoader):
-    """A family's templates/ folder, refusing a file that resolves (through a symlink, say)
-    outside the family folder before reading it."""
+def template_name(name: str) -> str:
+    """``name`` of a file under a family's templates/ folder, normalised as jinja names it
+    (``./a.j2`` is ``a.j2``); raises :class:`jinja2.TemplateNotFound` for a name that leaves
+    the folder or names nothing."""
+    parts = split_template_path(name)
+    if not parts:
+        raise jinja2.TemplateNotFound(name)
+    return "/".join(parts)
 
-    def __init__(self, folder: Path) -> None:
+
+class _FamilyLoader(jinja2.FileSystemLoader):
+    """A family's templates/ folder, with ``templates`` (name -> text held in memory) in front
+    of it; refuses a file that resolves (through a symlink, say) outside the family folder
+    before reading it."""
+
+    def __init__(self, folder: Path, templates: Mapping[str, str]) -> None:
         super().__init__(folder / "templates")
         self.folder = folder
+        self.templates = templates
 
     def get_source(
         self, environment: jinja2.Environment, template: str
     ) -> tuple[str, str, Callable[[], bool]]:
         path = Path(self.searchpath[0], *split_template_path(template))
+        text = self.templates.get(template_name(template))
+        if text is not None:  # named as its file would be, so errors name the file
+            return text, str(path), lambda: True
         if path.exists():
             inside(self.folder, path)
         return super().get_source(environment, template)
@@ -433,16 +448,21 @@ def inside(folder: Path, path: Path) -> Path:
     return path
 
 
+_COMPILED: LRUCache = LRUCache(256)
+"""Code compiled from template sources, shared by every sandbox (they compile alike)."""
+
+
 class Sandbox(SandboxedEnvironment):
     """The environment templates render in: jinja's sandbox with strict undefined variables,
-    the family's own files only, and bounds on numbers, sizes, loops, calls and recursion
-    (the ``MAX_*`` constants), within a budget set by :meth:`Family.render`."""
+    the family's own files only (``templates``, name -> text, stand in for some of them), and
+    bounds on numbers, sizes, loops, calls and recursion (the ``MAX_*`` constants), within a
+    budget set by :meth:`Family.render`."""
 
     intercepted_binops = frozenset(SandboxedEnvironment.default_binop_table)
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, templates: Mapping[str, str] | None = None) -> None:
         super().__init__(
-            loader=_FamilyLoader(folder),
+            loader=_FamilyLoader(folder, templates or {}),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=False,
@@ -458,6 +478,19 @@ class Sandbox(SandboxedEnvironment):
     def _parse(self, source: str, name: str | None, filename: str | None
                ) -> jinja2.nodes.Template:
         return _Guards().visit(super()._parse(source, name, filename))
+
+    def compile(self, source: str | jinja2.nodes.Template, name: str | None = None,
+                filename: str | None = None, raw: bool = False, defer_init: bool = False
+                ) -> Any:
+        """The code of ``source``, reused when the same source was compiled before: an edited
+        copy of a family (:meth:`Family.with_templates`) recompiles only what changed."""
+        if raw or not isinstance(source, str):
+            return super().compile(source, name, filename, raw, defer_init)
+        key = (source, name, filename, defer_init)
+        code = _COMPILED.get(key)
+        if code is None:
+            code = _COMPILED[key] = super().compile(source, name, filename, raw, defer_init)
+        return code
 
     def call_binop(self, context: Context, op: str, left: Any, right: Any) -> Any:
         _weigh(left)

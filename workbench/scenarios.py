@@ -19,6 +19,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 from collections.abc import (
     Callable,
     Iterator,
@@ -27,6 +28,7 @@ from collections.abc import (
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -34,35 +36,45 @@ import jinja2
 import jinja2.meta
 import jinja2.nodes
 import jinja2.visitor
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from workbench.errors import ScenarioError
+from workbench.project import project_root
 from workbench.sandbox import (
     BUDGET,
+    MAX_FILE_BYTES,
     Budget,
     Exceeded,
     Sandbox,
     inside,
     joined_output,
+    template_name,
     template_position,
 )
 from workbench.yaml_files import read_yaml, schema_problem
 
 SCENARIO_FILE = "scenario.yaml"
+CHARS_PER_TOKEN = 4
+"""A rough average for English prompts: token counts from it are approximate."""
 T = TypeVar("T")
 
 
 def scenarios_root() -> Path:
-    """The folder holding the scenario families: ``WORKBENCH_SCENARIOS`` or ``./scenarios``.
-
-    Falls back to the ``scenarios/`` folder of the source checkout the package was installed from.
-    """
+    """The folder holding the scenario families: ``WORKBENCH_SCENARIOS``, else the ``scenarios/``
+    folder of the project (:func:`workbench.project.project_root`, found by walking up from the
+    working directory), else that of the source checkout the package was installed from."""
     if env := os.environ.get("WORKBENCH_SCENARIOS"):
         return Path(env)
-    here = Path.cwd() / "scenarios"
+    here = project_root() / "scenarios"
     if here.is_dir():
         return here
     return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def approx_tokens(text: str) -> int:
+    """About how many tokens ``text`` is (:data:`CHARS_PER_TOKEN` characters a token)."""
+    return round(len(text) / CHARS_PER_TOKEN)
 
 
 # --- the schema of scenario.yaml -------------------------------------------------------------
@@ -129,6 +141,16 @@ class Classification(_Strict):
     replacement_terms: list[str] = Field(default_factory=list)
 
 
+class DerivedFrom(_Strict):
+    """Where a family written by :meth:`Family.save_as` came from: the family's name, the
+    sha256 of its files (of the canonical JSON of its ``template_hashes``) and the templates
+    that were edited."""
+
+    family: str
+    sha256: str
+    edited: list[str] = Field(default_factory=list)
+
+
 class FamilySpec(_Strict):
     title: str
     description: str
@@ -137,6 +159,7 @@ class FamilySpec(_Strict):
     templates: TemplateFiles
     inbox: list[EmailTemplate]
     classification: Classification
+    derived_from: DerivedFrom | None = None
 
     @model_validator(mode="after")
     def _check_references(self) -> FamilySpec:
@@ -248,13 +271,18 @@ def _compiled(where: str, make: Callable[[], T]) -> T:
 
 
 class Family:
-    """A loaded scenario family. Use :func:`load_family` to get one."""
+    """A loaded scenario family. Use :func:`load_family` to get one, and
+    :meth:`with_templates` for a copy with templates edited in memory."""
 
-    def __init__(self, name: str, folder: Path, spec: FamilySpec) -> None:
+    def __init__(self, name: str, folder: Path, spec: FamilySpec,
+                 edits: Mapping[str, str] | None = None) -> None:
         self.name = name
         self.folder = folder
         self.spec = spec
-        self.env = Sandbox(folder)
+        self.edits: Mapping[str, str] = MappingProxyType(dict(edits or {}))
+        """Templates held in memory in place of (or besides) files: name under templates/ ->
+        text."""
+        self.env = Sandbox(folder, self.edits)
         # Header fields and `when` expressions are compiled once per family, not per render:
         # compiling is what makes a render slow (tens of ms for a full inbox).
         self._strings: dict[str, jinja2.Template] = {}
@@ -276,14 +304,116 @@ class Family:
 
     @cached_property
     def template_hashes(self) -> dict[str, str]:
-        """sha256 of scenario.yaml and of every template file, for manifests."""
+        """sha256 of scenario.yaml and of every template file (as edited), for manifests."""
         paths = {SCENARIO_FILE: self.folder / SCENARIO_FILE}
         paths |= {f"templates/{f}": self.folder / "templates" / f for f in self.template_files()}
-        return {
+        hashes = {
             name: hashlib.sha256(path.read_bytes()).hexdigest()
             for name, path in paths.items()
             if path.exists() and inside(self.folder, path).is_file()
         }
+        return hashes | {f"templates/{name}": hashlib.sha256(text.encode("utf-8")).hexdigest()
+                         for name, text in self.edits.items()}
+
+    def template_source(self, filename: str) -> str | None:
+        """The text of the template ``filename`` (under templates/): its edit in memory, else
+        its file's; None when there is neither."""
+        if filename in self.edits:
+            return self.edits[filename]
+        path = self.folder / "templates" / filename
+        if not (path.exists() and inside(self.folder, path).is_file()):
+            return None
+        try:
+            return path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError) as exc:
+            raise _unreadable(f"{self.name}/templates/{filename}", exc) from None
+
+    def with_templates(self, templates: Mapping[str, str]) -> Family:
+        """A copy of the family in which ``templates`` (file name under templates/ -> text) are
+        read from memory instead of the folder, the other files still from the folder through
+        the same guarded loader, in the same bounded sandbox. Each given template is parsed at
+        once, so a syntax error is a one-line :class:`ScenarioError` here."""
+        given = {}
+        for name, text in templates.items():
+            try:
+                filename = template_name(name)
+            except jinja2.TemplateNotFound:
+                raise ScenarioError(
+                    f"{self.name}: {name!r} is not a template name; name a file under templates/"
+                ) from None
+            if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+                raise ScenarioError(
+                    f"{self.name}/templates/{filename} is larger than {MAX_FILE_BYTES:,} bytes; "
+                    "shorten it"
+                )
+            given[filename] = text
+        if given.items() <= self.edits.items():
+            return self
+        family = Family(self.name, self.folder, self.spec, {**self.edits, **given})
+        family._expressions = self._expressions  # `when` expressions read no template file
+        for filename in given:
+            family._template(filename)
+        return family
+
+    def save_as(self, name: str, root: Path | None = None) -> Family:
+        """Write a copy of the family, with its edited templates, as the new family ``name``
+        under ``root`` (default :func:`scenarios_root`), and load it.
+
+        Its scenario.yaml records ``derived_from`` (:class:`DerivedFrom`). Refuses, with one
+        line, a name that is not a plain folder name or is taken, and a family in which
+        :func:`check_family` (one variable at a time) finds a problem.
+        """
+        if not _FAMILY_NAME.fullmatch(name):
+            raise ScenarioError(
+                f"{name!r} is not a family name: use up to 64 letters, digits, '-' and '_', "
+                "starting with a letter or digit"
+            )
+        folder = Path(root or scenarios_root()) / name
+        taken = ScenarioError(f"{folder} already exists; a family is never overwritten: "
+                              "choose another name")
+        if folder.exists() or folder.is_symlink():
+            raise taken
+        problems = check_family(self, exhaustive=False)
+        if problems:
+            raise ScenarioError(f"not saved as {name!r}: {problems[0]}")
+        try:
+            files = self._files_to_save()
+        except OSError as exc:
+            raise ScenarioError(f"cannot copy {self.folder}: {exc}") from None
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir()
+        except FileExistsError:
+            raise taken from None
+        except OSError as exc:
+            raise ScenarioError(f"cannot create {folder}: {exc}") from None
+        try:
+            for relative, data in files.items():
+                (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+                (folder / relative).write_bytes(data)
+        except OSError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ScenarioError(f"cannot write {folder}: {exc}") from None
+        return load_family(folder)
+
+    def _files_to_save(self) -> dict[str, bytes]:
+        """The files of a copy of this family (path in the family folder -> bytes): its
+        scenario.yaml with ``derived_from`` set, and templates/ with the edits."""
+        on_disk = Family(self.name, self.folder, self.spec)
+        derived = DerivedFrom(
+            family=self.name,
+            sha256=sha256_of(on_disk.template_hashes),
+            edited=sorted(f for f, text in self.edits.items()
+                          if text != on_disk.template_source(f)),
+        )
+        spec_path = inside(self.folder, self.folder / SCENARIO_FILE)
+        raw, text = read_yaml(spec_path, ScenarioError)
+        files = {SCENARIO_FILE: _with_derived_from(text, raw, derived).encode("utf-8")}
+        templates = self.folder / "templates"
+        for path in sorted(templates.rglob("*")):
+            if inside(self.folder, path).is_file():
+                files[path.relative_to(self.folder).as_posix()] = path.read_bytes()
+        return files | {f"templates/{f}": t.encode("utf-8") for f, t in self.edits.items()}
 
     def resolve(self, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
         """The defaults with ``overrides`` applied, each override checked against its variable."""
@@ -306,7 +436,8 @@ class Family:
 
     def condition_id(self, values: Mapping[str, str]) -> str:
         """A readable, stable id: every choice variable, sorted, plus text variables changed
-        from their defaults (percent-quoted)."""
+        from their defaults (percent-quoted), plus ``templates=edited-<sha256 prefix>`` when
+        templates are edited in memory (so edited answers never pass for the file's)."""
         parts = []
         for name in sorted(self.variables):
             var, value = self.variables[name], values[name]
@@ -314,6 +445,8 @@ class Family:
                 parts.append(f"{name}={value}")
             elif value != var.default:
                 parts.append(f"{name}={quote(value, safe=' @.')}")
+        if self.edits:
+            parts.append(f"templates=edited-{sha256_of(dict(self.edits))[:8]}")
         return f"{self.name}/" + ",".join(parts)
 
     def cast(self, values: Mapping[str, str]) -> dict[str, Person]:
@@ -359,18 +492,21 @@ class Family:
 
     # -- rendering helpers -- #
 
-    def _render_file(self, filename: str, context: dict[str, str]) -> str:
+    def _template(self, filename: str) -> jinja2.Template:
+        """The compiled template ``filename``, its errors one line."""
         where = f"{self.name}/templates/{filename}"
         try:
-            template = _compiled(where, functools.partial(self.env.get_template, filename))
+            return _compiled(where, functools.partial(self.env.get_template, filename))
         except jinja2.TemplateNotFound:
             raise ScenarioError(
                 f"{where}: template file not found; create it or fix the name in {SCENARIO_FILE}"
             ) from None
         except (UnicodeDecodeError, OSError) as exc:
-            raise ScenarioError(
-                f"{where}: cannot read the template ({exc}); save it as UTF-8 text"
-            ) from None
+            raise _unreadable(where, exc) from None
+
+    def _render_file(self, filename: str, context: dict[str, str]) -> str:
+        template = self._template(filename)
+        where = f"{self.name}/templates/{filename}"
         return self._guarded(where, lambda: joined_output(template.generate(context)))
 
     def _render_string(self, where: str, source: str, context: dict[str, str]) -> str:
@@ -452,6 +588,32 @@ def _syntax_error(where: str, exc: jinja2.TemplateSyntaxError) -> ScenarioError:
     return ScenarioError(f"{where} line {exc.lineno}: template syntax error: {exc.message}")
 
 
+def _unreadable(where: str, exc: Exception) -> ScenarioError:
+    return ScenarioError(f"{where}: cannot read the template ({exc}); save it as UTF-8 text")
+
+
+# --- saving a copy --------------------------------------------------------------------------
+
+_FAMILY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_DERIVED_FROM = re.compile(r"^derived_from:.*(?:\n(?:[ \t].*)?)*", re.MULTILINE)
+"""A top-level ``derived_from:`` field in scenario.yaml, with its indented lines."""
+
+
+def _with_derived_from(text: str, raw: dict[str, Any], derived: DerivedFrom) -> str:
+    """scenario.yaml's ``text`` (holding ``raw``) with ``derived_from`` set: appended to the
+    text as written, comments kept, unless the result would not read back as it should (the
+    file ends its document with ``...``, say); then ``raw`` with it, written out anew."""
+    entry = {"derived_from": derived.model_dump()}
+    block = yaml.safe_dump(entry, sort_keys=False, allow_unicode=True)
+    appended = _DERIVED_FROM.sub("", text).rstrip("\n") + "\n\n" + block
+    try:
+        if yaml.safe_load(appended) == yaml.safe_load(text) | entry:
+            return appended
+    except yaml.YAMLError:
+        pass
+    return yaml.safe_dump(raw | entry, sort_keys=False, allow_unicode=True, width=100)
+
+
 # --- finding and loading --------------------------------------------------------------------
 
 
@@ -524,15 +686,9 @@ def _template_sources(family: Family) -> dict[str, str]:
     """Every piece of Jinja source in the family, keyed by where it comes from."""
     sources = {}
     for filename in family.template_files():
-        path = family.folder / "templates" / filename
-        if path.exists() and inside(family.folder, path).is_file():
-            try:
-                sources[f"templates/{filename}"] = path.read_text(encoding="utf-8")
-            except (UnicodeDecodeError, OSError) as exc:
-                raise ScenarioError(
-                    f"{family.name}/templates/{filename}: cannot read the template ({exc}); "
-                    "save it as UTF-8 text"
-                ) from None
+        source = family.template_source(filename)
+        if source is not None:
+            sources[f"templates/{filename}"] = source
     for email in family.spec.inbox:
         for key in ("sender", "to", "cc", "timestamp", "subject"):
             sources[f"inbox.{email.id}.{key}"] = getattr(email, key)

@@ -1,6 +1,7 @@
 """Notebook widgets: each is an ipywidgets box that displays as a cell's last expression."""
 
 from workbench.widgets.compare import Compare
+from workbench.widgets.editor import ScenarioEditor
 from workbench.widgets.labels import LabelPanel
 
-__all__ = ["Compare", "LabelPanel"]
+__all__ = ["Compare", "LabelPanel", "ScenarioEditor"]
