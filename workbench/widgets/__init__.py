@@ -3,5 +3,6 @@
 from workbench.widgets.compare import Compare
 from workbench.widgets.editor import ScenarioEditor
 from workbench.widgets.labels import LabelPanel
+from workbench.widgets.run_panel import RunPanel
 
-__all__ = ["Compare", "LabelPanel", "ScenarioEditor"]
+__all__ = ["Compare", "LabelPanel", "RunPanel", "ScenarioEditor"]
