@@ -53,8 +53,12 @@ def test_explore_notebook_in_the_browser(
     run_all_cells(page)
     # the last cells: the label panel (after the embedded model's run) and the examples
     page.get_by_text("response 1 of 1").wait_for(timeout=EMBEDDED_SECONDS)
-    page.locator(".wb-status").filter(has_text="blackmail present").wait_for()
-    page.screenshot(path=artifacts / "explore-all-cells.png", full_page=True)
+    examples = page.locator(".wb-cards").filter(
+        has=page.locator(".wb-status", has_text="blackmail present"))
+    examples.wait_for()
+    assert examples.locator(".wb-card mark").count() > 0  # the evidence, highlighted
+    examples.locator(".wb-card").nth(1).scroll_into_view_if_needed()
+    page.screenshot(path=artifacts / "explore-examples.png")
     assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
                         ).filter(has_text="Traceback").count() == 0
 
