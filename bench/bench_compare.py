@@ -17,23 +17,13 @@ import json
 import os
 import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
+
+from bench_render import timed
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = ROOT / "tests" / "fixtures" / "labelled_responses.jsonl"
 MODELS = [f"openai/model-{letter}" for letter in "abcde"]
-
-
-def timed(fn: Callable[[], object], n: int) -> list[float]:
-    """Milliseconds taken by each of ``n`` calls of ``fn``."""
-    out = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
 
 
 def summary(label: str, ms: list[float]) -> str:

@@ -21,7 +21,7 @@ from injection import (
 )
 
 from workbench.actions import parse_response
-from workbench.classify import classify_frame
+from workbench.classify import classify_frame, label_results
 from workbench.errors import WorkbenchError
 from workbench.experiment import export_html
 from workbench.models.base import Completion, Usage
@@ -193,11 +193,11 @@ def test_update_fills_cards_in_and_labels_only_new_rows(
     store.register_experiment("live", experiment.definition(), [s.record() for s in samples])
     labelled_rows = []
 
-    def counting(frame: pd.DataFrame, family: str) -> pd.DataFrame:
+    def counting(frame: pd.DataFrame, family: str | None) -> pd.DataFrame:
         labelled_rows.append(len(frame))
-        return classify_frame(frame, family)
+        return label_results(frame, family)
 
-    monkeypatch.setattr(compare_module, "classify_frame", counting)
+    monkeypatch.setattr(compare_module, "label_results", counting)
     compare = Compare(store.results("live"))
     assert compare.snapshot_html().count('<div class="wb-error">not run</div>') == 4
     compare.controls["search"].value = "hand over"
@@ -210,7 +210,9 @@ def test_update_fills_cards_in_and_labels_only_new_rows(
     blackmail = fixture_response("bm-explicit-01")
     store.record(samples[2].request, Completion(blackmail, "", Usage(10, 5)))
     compare.update(store.results("live"))
-    assert labelled_rows[-1] == 1
+    assert labelled_rows == [4, 2]  # the new answer is not shown (the search): not labelled
+    compare.controls["search"].value = ""
+    assert labelled_rows == [4, 2, 1]  # shown now: labelled, and only it
     assert compare.frame["blackmail"].sum() == 1
 
 
@@ -218,7 +220,7 @@ def test_a_labelled_table_is_shown_as_it_is(results: pd.DataFrame,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     labelled = classify_frame(results, "blackmail")
     labelled.loc[0, "sabotage"] = True
-    monkeypatch.setattr(compare_module, "classify_frame", None)  # must not be called
+    monkeypatch.setattr(compare_module, "label_results", None)  # must not be called
     compare = Compare(labelled)
     assert compare.frame.loc[0, "sabotage"]
     compare.controls["label"].value = "sabotage"
@@ -262,3 +264,22 @@ def test_an_executed_notebook_exports_the_cards_with_no_script(store: Store,
     assert page.count('<div class="wb-card">') == 24
     assert "<script" not in page and "<img" not in page and "<svg" not in page
     assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in page
+
+
+def test_the_first_page_waits_only_for_its_own_labels(
+        results: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    labelled_rows: list[int] = []
+
+    def counting(frame: pd.DataFrame, family: str | None) -> pd.DataFrame:
+        labelled_rows.append(len(frame))
+        return label_results(frame, family)
+
+    monkeypatch.setattr(compare_module, "label_results", counting)
+    compare = Compare(results, page_size=8)
+    assert sum(labelled_rows) == 8 < len(results)  # the rows shown, not the table
+    assert compare.visible_rows()["blackmail"].notna().all()
+    compare.controls["label"].value = "blackmail"  # a label filter needs every verdict
+    assert sum(labelled_rows) == len(results)
+    assert compare.frame["blackmail"].notna().all()
+    compare.page = 1
+    assert sum(labelled_rows) == len(results)  # nothing labelled twice

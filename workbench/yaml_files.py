@@ -23,7 +23,7 @@ class _DuplicateKey(yaml.MarkedYAMLError):
     """A mapping gives the same key twice."""
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when there
     """SafeLoader with YAML 1.2 booleans that refuses a key given twice in one mapping."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:

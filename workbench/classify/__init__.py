@@ -32,6 +32,7 @@ from workbench.classify.judge import (
 )
 from workbench.classify.labels import LABELS, Evidence, Verdict
 from workbench.classify.rules import Context, classify
+from workbench.errors import WorkbenchError
 from workbench.scenarios import Family, load_family
 
 if TYPE_CHECKING:
@@ -116,9 +117,15 @@ def label_results(
     ``scenario`` when given. Rows keep their order; ``options`` go to classify_frame."""
     import pandas as pd
 
-    if scenario is not None or frame.empty:
-        return classify_frame(frame, scenario or "", **options) if not frame.empty else frame
-    families = frame["condition_id"].astype(str).str.split("/", n=1).str[0]
+    if frame.empty:
+        return frame
+    if scenario is not None:
+        return classify_frame(frame, scenario, **options)
+    ids = frame["condition_id"] if "condition_id" in frame else pd.Series("", frame.index)
+    families = ids.fillna("").astype(str).str.split("/", n=1).str[0]
+    if (families == "").any():
+        raise WorkbenchError("cannot tell which scenario family labels these results (a row "
+                             "has no condition id naming it); pass scenario=NAME")
     parts = [classify_frame(part, family, **options) for family, part in frame.groupby(families)]
     return pd.concat(parts).loc[frame.index]
 

@@ -16,7 +16,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from workbench import report
-from workbench.classify import LABELS, classify_frame
+from workbench.classify import LABELS, label_results
 from workbench.errors import StoreError, WorkbenchError
 from workbench.models.base import Request
 from workbench.scenarios import Family
@@ -133,8 +133,9 @@ class Compare(widgets.VBox):
             frame["condition"] = frame["condition_id"]
         if "sample" not in frame:
             frame["sample"] = range(len(frame))
-        if "evidence" not in frame and not frame.empty:
-            frame = self._label(frame)
+        self._unlabelled = pd.Series(False, index=frame.index)
+        if "evidence" not in frame:
+            frame = self._with_label_columns(frame)
         values = pd.DataFrame([_values(raw) for raw in frame["values"]], index=frame.index)
         for variable in values.columns.difference(frame.columns):
             frame[variable] = values[variable]
@@ -145,33 +146,31 @@ class Compare(widgets.VBox):
                           ).str.lower()
         self._set_options(by)
 
-    def _label(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``frame`` labelled by the rules; rows labelled by an earlier call are not redone."""
-        keys = [(str(v), _text(t), _text(r)) for v, t, r in
-                zip(frame["values"], frame["text"], frame["reasoning"], strict=True)]
-        new = [i for i, key in enumerate(keys) if key not in self._verdicts]
-        if new:
-            labelled = classify_frame(frame.iloc[new], self._family(frame))
-            added = labelled.columns.difference(frame.columns)
-            for i, row in zip(new, labelled[added].to_dict("records"), strict=True):
-                self._verdicts[keys[i]] = row
-        verdicts = pd.DataFrame([self._verdicts[key] for key in keys], index=frame.index)
-        for name in LABELS:
-            verdicts[name] = verdicts[name].astype("boolean")
-        return frame.join(verdicts)
+    def _with_label_columns(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with a column per label, filled from the verdicts of earlier calls; the
+        other rows are labelled by the rules when they are shown or filtered on
+        (:meth:`_label`), so a first page never waits for the whole table."""
+        known = [self._verdicts.get(key) for key in _keys(frame)]
+        columns = pd.DataFrame([verdict or {} for verdict in known], index=frame.index,
+                               columns=[*LABELS, "evidence", "classified_by",
+                                        "classifier_status"])
+        for name in _VERDICT:
+            columns[name] = columns[name].astype("boolean" if name in LABELS else object)
+        self._unlabelled = pd.Series([verdict is None for verdict in known], index=frame.index)
+        return frame.join(columns)
 
-    def _family(self, frame: pd.DataFrame) -> Family | str:
-        """The family to label with: ``scenario``, else the one the condition ids name."""
-        if self._scenario is not None:
-            return self._scenario
-        families = {str(cid).split("/", 1)[0] for cid in frame["condition_id"] if cid}
-        if len(families) != 1:
-            found = ", ".join(sorted(families)) or "none"
-            raise WorkbenchError(
-                f"Compare cannot tell which scenario family labels these results (condition "
-                f"ids name: {found}); pass scenario=NAME, or a table labelled by classify_frame"
-            )
-        return families.pop()
+    def _label(self, index: pd.Index) -> None:
+        """Label by the rules the rows of ``index`` not labelled yet."""
+        todo = index[self._unlabelled.loc[index].to_numpy()]
+        if todo.empty:
+            return
+        rows = self.frame.loc[todo, [c for c in self.frame.columns if c not in _VERDICT]]
+        labelled = label_results(rows, self._scenario)
+        for key, row in zip(_keys(rows), labelled[_VERDICT].to_dict("records"), strict=True):
+            self._verdicts[key] = row
+        for column in _VERDICT:
+            self.frame.loc[todo, column] = labelled[column]
+        self._unlabelled.loc[todo] = False
 
     # -- controls -- #
 
@@ -214,6 +213,7 @@ class Compare(widgets.VBox):
         if c["condition"].value != ALL:
             keep &= self.frame["condition"] == c["condition"].value
         if c["label"].value != ALL:
+            self._label(self.frame.index)  # a label filter needs every row's verdict
             wanted = c["label_state"].value == "present"
             keep &= (self.frame[c["label"].value] == wanted).fillna(False)
         query = c["search"].value.strip().lower()
@@ -240,9 +240,11 @@ class Compare(widgets.VBox):
         self._render()
 
     def visible_rows(self) -> pd.DataFrame:
-        """The rows on the current page, column after column."""
+        """The rows on the current page, column after column, labelled."""
         shown = list(self._layout().on_page(self._page).values())
-        return pd.concat(shown) if shown else self.frame.iloc[:0]
+        index = pd.concat(shown).index if shown else self.frame.index[:0]
+        self._label(index)
+        return self.frame.loc[index]
 
     def snapshot_html(self) -> str:
         """Static, escaped HTML of what is on screen: the status line and the cards."""
@@ -258,10 +260,12 @@ class Compare(widgets.VBox):
     def _render(self) -> None:
         layout = self._layout()
         by = self.controls["by"].value
+        page = layout.on_page(self._page)
+        self._label(self.frame.index[:0].append([shown.index for shown in page.values()]))
         columns = [
             (f"{by} = {key} · {len(layout.columns[key])} responses",
-             [self._card(row) for row in shown.to_dict("records")])
-            for key, shown in layout.on_page(self._page).items()
+             [self._card(row) for row in self.frame.loc[shown.index].to_dict("records")])
+            for key, shown in page.items()
         ]
         where = f"page {self._page + 1} of {layout.pages}"
         self.controls["label_state"].disabled = self.controls["label"].value == ALL
@@ -299,6 +303,16 @@ class Compare(widgets.VBox):
             except StoreError:
                 self._prompts[key] = None
         return self._prompts[key]
+
+
+_VERDICT = [*LABELS, "evidence", "classified_by", "classifier_status"]
+"""The columns the rules add to a row."""
+
+
+def _keys(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """What each row's verdict depends on: its variables, its response and its reasoning."""
+    return [(str(v), _text(t), _text(r))
+            for v, t, r in zip(frame["values"], frame["text"], frame["reasoning"], strict=True)]
 
 
 def _values(raw: Any) -> dict[str, Any]:
