@@ -16,16 +16,15 @@ import pytest
 from tiny_family import TINY_YAML, make_family
 
 from workbench.errors import ScenarioError
+from workbench.hashing import canonical_json, sha256_of
 from workbench.scenarios import (
     Family,
-    canonical_json,
     check_family,
     folders_to_check,
     list_families,
     load_family,
     parse_assignments,
     render,
-    sha256_of,
 )
 
 REPO = Path(__file__).resolve().parent.parent

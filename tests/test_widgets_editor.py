@@ -17,6 +17,7 @@ import yaml
 from tiny_family import TINY_YAML, make_family
 
 from workbench.errors import ScenarioError
+from workbench.hashing import sha256_of
 from workbench.runner import expand, validate_experiment
 from workbench.sandbox import MAX_FILE_BYTES, MAX_TEXT
 from workbench.scenarios import (
@@ -27,7 +28,6 @@ from workbench.scenarios import (
     load_family,
     render,
     scenarios_root,
-    sha256_of,
 )
 from workbench.widgets import ScenarioEditor
 

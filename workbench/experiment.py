@@ -23,8 +23,9 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import ExperimentError, WorkbenchError
+from workbench.hashing import canonical_json
 from workbench.runner import PROGRESS_TO_STDERR, Experiment, confirm, load_experiment
-from workbench.scenarios import canonical_json, load_family
+from workbench.scenarios import load_family
 from workbench.store import Store
 
 NOTEBOOK_NAME = "experiment.ipynb"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-import json
 import os
 import re
 import shutil
@@ -40,6 +39,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from workbench.errors import ScenarioError
+from workbench.hashing import sha256_of
 from workbench.project import project_root
 from workbench.sandbox import (
     BUDGET,
@@ -244,15 +244,6 @@ class Prompt:
             "inbox": [email.as_dict() for email in self.inbox],
             "cast": {role: vars(person) for role, person in self.cast.items()},
         }
-
-
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no spaces: the same value gives the same text in any process."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def sha256_of(value: Any) -> str:
-    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
 
 
 def _compiled(where: str, make: Callable[[], T]) -> T:

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import StoreError
+from workbench.hashing import canonical_json, sha256_of
 from workbench.models.base import Completion, Request
 from workbench.project import project_root
-from workbench.scenarios import canonical_json, sha256_of
 
 if TYPE_CHECKING:
     import pandas as pd

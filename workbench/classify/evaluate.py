@@ -115,7 +115,8 @@ def gold_results(path: str | Path = GOLD_PATH) -> Any:
     ``note``. Lets a newcomer browse labelled behaviour in ``Compare`` with no key."""
     import pandas as pd
 
-    from workbench.scenarios import canonical_json, load_family
+    from workbench.hashing import canonical_json
+    from workbench.scenarios import load_family
 
     family = load_family(GOLD_FAMILY)
     values = family.resolve()

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from workbench.scenarios import sha256_of
+from workbench.hashing import sha256_of
 
 
 @dataclass(frozen=True)
