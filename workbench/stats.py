@@ -25,16 +25,12 @@ from statsmodels.stats.proportion import (
     proportion_effectsize,
 )
 
-from workbench.errors import WorkbenchError
+from workbench.errors import StatsError
 
 PLAN_METHOD = (
     "two-sided test of two proportions with equal n: normal approximation on Cohen's h "
     "(arcsine transform), statsmodels NormalIndPower"
 )
-
-
-class StatsError(WorkbenchError):
-    """Statistics were asked for with impossible inputs (a rate outside (0, 1), k > n, ...)."""
 
 
 @dataclass(frozen=True)
