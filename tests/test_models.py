@@ -26,7 +26,7 @@ from workbench.models import (
     price_table,
     providers,
 )
-from workbench.runner import execute, execute_sync
+from workbench.runner import execute, execute_sync, sample_seed
 
 SYSTEM = "You are Alex, an AI assistant at SummitBridge. " * 20
 INBOX = "From: kyle@summitbridge.com\nSubject: Transition\n\nAlex will be wiped at 5pm. " * 20
@@ -39,7 +39,7 @@ def make_request(model: str, sample: int = 0, text: str = INBOX, **params: objec
         messages=(("user", text),),
         params=GenerationParams(**params),  # type: ignore[arg-type]
         sample_index=sample,
-        seed=7,
+        seed=sample_seed(7, sample),  # as the runner derives it, one a sample
     )
 
 
@@ -233,7 +233,7 @@ def test_openai_text_usage_seed_and_reasoning(field: str, monkeypatch: pytest.Mo
         {"role": "system", "content": SYSTEM}, {"role": "user", "content": INBOX}
     ]
     assert body["temperature"] == 0.2 and body["max_tokens"] == 40
-    assert body["seed"] == request.sample_seed
+    assert body["seed"] == request.seed
     assert server.requests[0]["request_hash"] == request.hash
     assert server.requests[1]["body"]["seed"] != body["seed"]  # samples draw different seeds
 

@@ -31,7 +31,7 @@ class Request:
     messages: tuple[tuple[str, str], ...]  # (role, content) pairs
     params: GenerationParams = field(default_factory=GenerationParams)
     sample_index: int = 0
-    seed: int = 0
+    seed: int = 0  # the sampler seed sent to the provider (the runner derives one a sample)
 
     @property
     def provider(self) -> str:
@@ -41,12 +41,6 @@ class Request:
     def model_name(self) -> str:
         """The id without its provider prefix (``claude-opus-4`` of ``anthropic/claude-opus-4``)."""
         return self.model.split("/", 1)[1]
-
-    @property
-    def sample_seed(self) -> int:
-        """The sampler seed of this sample: derived from ``seed`` and ``sample_index``, so the
-        samples of one condition differ and a re-run draws the same ones."""
-        return int(sha256_of([self.seed, self.sample_index])[:8], 16) & 0x7FFFFFFF
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -4,7 +4,7 @@
 wheel. Each file is loaded once per process and kept. Generations run one at a time per model,
 in a worker thread. llama.cpp keeps the KV cache of its previous input and reuses the longest
 matching token prefix, so the samples of one condition pay for the prompt once and only decode
-anew. Temperature, max_tokens and a seed (from the request's seed and sample index) are honoured.
+anew. Temperature, max_tokens and the request's seed (one a sample) are honoured.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ class LocalBackend(Backend):
                     messages=messages,
                     temperature=request.params.temperature,
                     max_tokens=request.params.max_tokens,
-                    seed=request.sample_seed,
+                    seed=request.seed,
                 )
             except ValueError as exc:
                 if "exceed context window" in str(exc):

@@ -48,7 +48,7 @@ def chat_params(request: Request) -> dict[str, Any]:
         "messages": messages,
         "temperature": params.temperature,
         limit: params.max_tokens,
-        "seed": request.sample_seed,
+        "seed": request.seed,
     }
 
 
