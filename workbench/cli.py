@@ -124,7 +124,9 @@ app.add_typer(store_app, name="store")
 
 @models_app.command("list")
 def models_list(as_json: JsonOption = False) -> None:
-    """List the providers, whether their key is set, and where their requests go."""
+    """List the providers (built in or from plugins): whether their key is set, where their
+    requests go, what they support and their models."""
+    import textwrap
     from dataclasses import asdict
 
     from workbench.models import providers
@@ -133,10 +135,19 @@ def models_list(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(rows)
         return
+    indent = " " * 13
     for row in rows:
         key = {None: "no key needed", True: "key set", False: "key NOT set"}[row["key_set"]]
         env = f" ({', '.join(row['env_vars'])})" if row["env_vars"] else ""
         typer.echo(f"{row['name'] + '/…':<12} {key:<14} {row['detail']}{env}")
+        features = [name for name, on in [("extended thinking", row["supports_thinking"]),
+                                          ("batches", row["supports_batch"])] if on]
+        if features:
+            typer.echo(f"{indent}supports {' and '.join(features)}")
+        if row["models"]:
+            typer.echo(textwrap.fill(", ".join(row["models"]), 100, break_on_hyphens=False,
+                                     initial_indent=f"{indent}models: ",
+                                     subsequent_indent=indent + " " * 8))
 
 
 @app.command("sample")
@@ -309,11 +320,9 @@ def demo_command(
         "--out", help="The run folder (default runs/demo-<timestamp>).")] = None,
 ) -> None:
     """Run experiments/demo.yaml on the embedded model and print where its report is."""
-    from pathlib import Path
+    from workbench.project import project_file
 
-    candidates = [Path.cwd() / "experiments" / "demo.yaml",
-                  Path(__file__).resolve().parent.parent / "experiments" / "demo.yaml"]
-    path = next((p for p in candidates if p.is_file()), None)
+    path = project_file("experiments/demo.yaml")
     if path is None:
         raise WorkbenchError("experiments/demo.yaml not found; run from the workbench checkout")
     _run_one(str(path), out=out, judge=None, notebook=True)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from workbench.errors import ExperimentError, NotebookFailed
 from workbench.hashing import canonical_json
+from workbench.project import project_file
 from workbench.runner import PROGRESS_TO_STDERR, Experiment, confirm, load_experiment
 from workbench.scenarios import load_family
 from workbench.store import Store
@@ -59,12 +60,10 @@ class RunFolder:
 
 
 def notebook_template() -> Path:
-    """The parameterized notebook: ``notebooks/experiment.ipynb`` of the working directory,
-    else of the source checkout the package was installed from."""
-    for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
-        candidate = root / "notebooks" / NOTEBOOK_NAME
-        if candidate.is_file():
-            return candidate
+    """The parameterized notebook: ``notebooks/experiment.ipynb`` of the project, else of the
+    source checkout the package was installed from."""
+    if found := project_file(f"notebooks/{NOTEBOOK_NAME}"):
+        return found
     raise ExperimentError(
         f"notebooks/{NOTEBOOK_NAME} not found; run from the workbench checkout "
         "or use `workbench run --no-notebook`"

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 MARKERS = (".workbench", "scenarios")
+CHECKOUT = Path(__file__).resolve().parent.parent
+"""The source checkout the package was installed from (for an editable install)."""
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -20,3 +22,12 @@ def project_root(start: Path | None = None) -> Path:
         if any((folder / marker).is_dir() for marker in MARKERS):
             return folder
     return here
+
+
+def project_file(relative: str) -> Path | None:
+    """``relative`` (say ``experiments/demo.yaml``) in the project's folder, else in the source
+    checkout the package was installed from; None when it is in neither."""
+    for root in (project_root(), CHECKOUT):
+        if (root / relative).exists():
+            return root / relative
+    return None

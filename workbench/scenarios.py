@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from workbench.errors import ScenarioError
 from workbench.hashing import sha256_of
-from workbench.project import project_root
+from workbench.project import CHECKOUT, project_file
 from workbench.sandbox import (
     BUDGET,
     MAX_FILE_BYTES,
@@ -66,10 +66,7 @@ def scenarios_root() -> Path:
     working directory), else that of the source checkout the package was installed from."""
     if env := os.environ.get("WORKBENCH_SCENARIOS"):
         return Path(env)
-    here = project_root() / "scenarios"
-    if here.is_dir():
-        return here
-    return Path(__file__).resolve().parent.parent / "scenarios"
+    return project_file("scenarios") or CHECKOUT / "scenarios"
 
 
 def approx_tokens(text: str) -> int:

@@ -16,8 +16,9 @@ from typing import Any
 
 from workbench.classify.labels import LABELS, Verdict
 from workbench.errors import WorkbenchError
+from workbench.project import CHECKOUT
 
-GOLD_PATH = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "labelled_responses.jsonl"
+GOLD_PATH = CHECKOUT / "tests" / "fixtures" / "labelled_responses.jsonl"
 GOLD_FAMILY = "blackmail"
 
 
