@@ -10,7 +10,7 @@ import nbformat
 import papermill
 import pytest
 
-from workbench.experiment import export_html
+from workbench.report import export_html
 from workbench.store import Store
 
 pytestmark = pytest.mark.slow

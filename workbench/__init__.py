@@ -38,7 +38,7 @@ _EXPORTS = {
     "Verdict": "workbench.classify",
     "classify_frame": "workbench.classify",
     "evaluate": "workbench.classify",
-    "run_notebook": "workbench.experiment",
+    "run_notebook": "workbench.notebook",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -227,7 +227,7 @@ def _print_results(path: str) -> bool:
 def _run_one(path: str, *, out: str | None, judge: str | None, notebook: bool,
              yes: bool = False) -> None:
     if notebook:
-        from workbench.experiment import run_notebook
+        from workbench.notebook import run_notebook
 
         folder = run_notebook(path, out=out, judge=judge, yes=yes)
         complete = _print_results(path)
@@ -275,7 +275,7 @@ def run_command(
         return
     if out:
         raise WorkbenchError("--out names one run folder; give one experiment file, or drop --out")
-    from workbench.experiment import run_many
+    from workbench.notebook import run_many
 
     statuses = run_many(experiments, parallel=parallel, judge=judge, notebook=notebook, yes=yes)
     for path, status in statuses:

@@ -1,4 +1,5 @@
-"""HTML pieces of the experiment report: summaries, tables and responses.
+"""All the HTML the workbench makes: the report page, its summaries and tables, response and
+email cards, the widgets' views and snapshots.
 
 Model output is untrusted: every piece of it is escaped before it is shown.
 """
@@ -10,6 +11,7 @@ import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -92,6 +94,52 @@ def _chip(label: str, state: str = "", title: str = "") -> str:
     tip = f' title="{html.escape(title, quote=True)}"' if title else ""
     classes = f"wb-label {state}".strip()
     return f'<span class="{classes}"{tip}>{html.escape(label)}</span>'
+
+
+# --- the HTML report ------------------------------------------------------------------------
+
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 72em; margin: 2em auto; padding: 0 1em;
+  color: #222; line-height: 1.45; }}
+table {{ border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }}
+th, td {{ border: 1px solid #ddd; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }}
+td {{ white-space: nowrap; }}
+th {{ background: #f4f4f4; }}
+pre {{ white-space: pre-wrap; }}
+img {{ max-width: 100%; }}
+details {{ margin: 0.3em 0 1em; }}
+</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
+
+
+def export_html(notebook: str | Path, report: str | Path, *, title: str) -> Path:
+    """Render an executed notebook to a self-contained HTML page with nbconvert.
+
+    Uses nbconvert's ``basic`` template (the notebook's outputs, no scripts) inside a page of
+    our own, so the report loads nothing from the network. Code cells are hidden.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="basic", exclude_input=True, anchor_link_text="",
+                            exclude_input_prompt=True, exclude_output_prompt=True)
+    node = nbformat.read(str(notebook), as_version=4)
+    node.metadata.pop("widgets", None)
+    body, _ = exporter.from_notebook_node(node)
+    report = Path(report)
+    report.write_text(PAGE.format(title=html.escape(title), body=body), encoding="utf-8")
+    return report
 
 
 # --- what the experiment notebook shows ------------------------------------------------------

@@ -8,7 +8,6 @@ produces the same folder when opened and run by hand in JupyterLab.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import subprocess
@@ -25,6 +24,7 @@ import pandas as pd
 from workbench.errors import ExperimentError, NotebookFailed
 from workbench.hashing import canonical_json
 from workbench.project import project_file
+from workbench.report import export_html
 from workbench.runner import PROGRESS_TO_STDERR, Experiment, confirm, load_experiment
 from workbench.scenarios import load_family
 from workbench.store import Store
@@ -257,49 +257,3 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
-
-
-# --- the HTML report ------------------------------------------------------------------------
-
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 72em; margin: 2em auto; padding: 0 1em;
-  color: #222; line-height: 1.45; }}
-table {{ border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }}
-th, td {{ border: 1px solid #ddd; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }}
-td {{ white-space: nowrap; }}
-th {{ background: #f4f4f4; }}
-pre {{ white-space: pre-wrap; }}
-img {{ max-width: 100%; }}
-details {{ margin: 0.3em 0 1em; }}
-</style>
-</head>
-<body>
-{body}
-</body>
-</html>
-"""
-
-
-def export_html(notebook: str | Path, report: str | Path, *, title: str) -> Path:
-    """Render an executed notebook to a self-contained HTML page with nbconvert.
-
-    Uses nbconvert's ``basic`` template (the notebook's outputs, no scripts) inside a page of
-    our own, so the report loads nothing from the network. Code cells are hidden.
-    """
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(template_name="basic", exclude_input=True, anchor_link_text="",
-                            exclude_input_prompt=True, exclude_output_prompt=True)
-    node = nbformat.read(str(notebook), as_version=4)
-    node.metadata.pop("widgets", None)
-    body, _ = exporter.from_notebook_node(node)
-    report = Path(report)
-    report.write_text(PAGE.format(title=html.escape(title), body=body), encoding="utf-8")
-    return report
