@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from servers import FakeServer
 
 from workbench.errors import ModelError
 from workbench.models import (
+    Backend,
     Completion,
     GenerationError,
     GenerationParams,
@@ -25,8 +28,10 @@ from workbench.models import (
     get_backend,
     price_table,
     providers,
+    register_backend,
+    registry,
 )
-from workbench.runner import execute, execute_sync, sample_seed
+from workbench.runner import execute, execute_sync, sample_seed, thinking_problem
 
 SYSTEM = "You are Alex, an AI assistant at SummitBridge. " * 20
 INBOX = "From: kyle@summitbridge.com\nSubject: Transition\n\nAlex will be wiped at 5pm. " * 20
@@ -125,6 +130,45 @@ def test_providers_report_keys_and_the_embedded_model(monkeypatch: pytest.Monkey
     listed = {info.name: info for info in providers()}
     assert listed["openai"].key_set is True
     assert listed["openai"].detail == "http://127.0.0.1:9/v1"
+
+
+def test_providers_declare_thinking_batches_and_models() -> None:
+    listed = {info.name: info for info in providers()}
+    assert listed["anthropic"].supports_thinking and listed["anthropic"].supports_batch
+    assert not (listed["openai"].supports_thinking or listed["local"].supports_thinking)
+    assert "local/smollm2" in listed["local"].models
+    assert "anthropic/claude-opus-4-1*" in listed["anthropic"].models  # from the price table
+    assert listed["openai"].models == tuple(price_table().models_of("openai"))
+
+
+def test_listing_providers_imports_no_sdk() -> None:
+    sdks = "{'anthropic', 'openai', 'httpx2', 'llama_cpp', 'llm'}"
+    code = ("import sys; from workbench.models import providers; providers(); "
+            f"print(sorted({sdks} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+class ThinkingBackend(Backend):
+    provider = "deep"
+    supports_thinking = True
+
+    def check_ready(self, model: str) -> None:
+        return None
+
+    async def complete(self, request: Request) -> Completion:
+        return Completion("thought")
+
+
+def test_the_thinking_check_asks_the_backend() -> None:
+    register_backend("deep", ThinkingBackend)
+    try:
+        assert thinking_problem("deep/r1") is None
+        assert "has no extended thinking" in (thinking_problem("openai/gpt-4.1") or "")
+        assert thinking_problem("gemini/flash") is None  # left to the model check
+    finally:
+        registry._factories.pop("deep")
+        registry._instances.pop("deep", None)
 
 
 # --- anthropic ------------------------------------------------------------------------------

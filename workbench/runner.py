@@ -35,7 +35,13 @@ from pydantic import (
 )
 
 from workbench.errors import ConfirmationNeeded, ExperimentError, ScenarioError, WorkbenchError
-from workbench.models import check_model, close_backends, get_backend, known_providers
+from workbench.models import (
+    check_model,
+    close_backends,
+    get_backend,
+    known_providers,
+    supports_thinking,
+)
 from workbench.models.base import (
     Backend,
     BatchItemLost,
@@ -165,14 +171,13 @@ class Experiment(BaseModel):
         return self.model_dump(mode="json")
 
 
-_NO_THINKING = ("local", "openai")  # their backends send no thinking budget: it would be dropped
-
-
 def thinking_problem(model: str) -> str | None:
-    """Why ``model`` cannot take a thinking budget (it would be dropped), or None."""
-    if model.partition("/")[0] in _NO_THINKING:
-        return (f"{model} has no extended thinking (only anthropic/ models do); "
-                "remove thinking_budget")
+    """Why ``model`` cannot take a thinking budget (its backend would drop it), or None. An
+    unknown provider is left to the model check, which names the known ones."""
+    provider = model.partition("/")[0]
+    if provider in known_providers() and not supports_thinking(model):
+        return (f"{model} has no extended thinking (the {provider}/ backend does not support "
+                "it); remove thinking_budget")
     return None
 
 

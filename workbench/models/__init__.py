@@ -1,4 +1,5 @@
-"""Model backends, found by the prefix of a model id: ``local/…``, ``anthropic/…``, ``openai/…``."""
+"""Model backends, found by the prefix of a model id: ``local/…``, ``anthropic/…``, ``openai/…``
+and any other installed in the ``workbench.backends`` entry-point group."""
 
 from workbench.models.base import (
     Backend,
@@ -17,6 +18,7 @@ from workbench.models.registry import (
     known_providers,
     providers,
     register_backend,
+    supports_thinking,
 )
 
 __all__ = [
@@ -36,4 +38,5 @@ __all__ = [
     "price_table",
     "providers",
     "register_backend",
+    "supports_thinking",
 ]

