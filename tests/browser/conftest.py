@@ -48,7 +48,10 @@ class Lab:
     store: Path
 
     def notebook_url(self, name: str) -> str:
-        return f"{self.url}/lab/tree/{name}?token={self.token}"
+        """The notebook in a JupyterLab workspace of its own, so that no tab or kernel status
+        of an earlier test is on screen."""
+        workspace = Path(name).stem
+        return f"{self.url}/lab/workspaces/{workspace}/tree/{name}?reset&token={self.token}"
 
 
 def _stop_with_parent() -> None:

@@ -52,7 +52,10 @@ def test_explore_notebook_in_the_browser(
     page.locator(".jp-Notebook .jp-Cell").first.wait_for()
     run_all_cells(page)
     # the last cells: the label panel (after the embedded model's run) and the examples
-    page.get_by_text("response 1 of 1").wait_for(timeout=EMBEDDED_SECONDS)
+    try:
+        page.get_by_text("response 1 of 1").wait_for(timeout=EMBEDDED_SECONDS)
+    finally:
+        page.screenshot(path=artifacts / "explore-after-run-all.png")
     examples = page.locator(".wb-cards").filter(
         has=page.locator(".wb-status", has_text="blackmail present"))
     examples.wait_for()
