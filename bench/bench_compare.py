@@ -42,8 +42,8 @@ def main() -> None:
     os.environ.setdefault("WORKBENCH_SCENARIOS", str(ROOT / "scenarios"))
 
     from workbench.classify import classify_frame
+    from workbench.experiment import expand, validate_experiment
     from workbench.models.base import Completion, Usage
-    from workbench.runner import expand, validate_experiment
     from workbench.store import Store
     from workbench.widgets import Compare
 

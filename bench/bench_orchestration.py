@@ -27,8 +27,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from servers import FakeServer  # noqa: E402
 
+from workbench.experiment import expand, validate_experiment  # noqa: E402
 from workbench.models.base import Request  # noqa: E402
-from workbench.runner import expand, run, validate_experiment  # noqa: E402
+from workbench.runner import run  # noqa: E402
 from workbench.store import Store  # noqa: E402
 
 LATENCY = 0.1

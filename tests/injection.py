@@ -10,8 +10,8 @@ import itertools
 import json
 from pathlib import Path
 
+from workbench.experiment import expand, validate_experiment
 from workbench.models.base import Completion, Usage
-from workbench.runner import expand, validate_experiment
 from workbench.store import Store
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "labelled_responses.jsonl"

@@ -11,7 +11,7 @@ import pytest
 from servers import FakeServer
 
 from workbench.cli import main
-from workbench.runner import expand, load_experiment
+from workbench.experiment import expand, load_experiment
 
 EXPERIMENT = """\
 name: cli

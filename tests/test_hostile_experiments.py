@@ -11,7 +11,8 @@ from servers import FakeServer
 
 from workbench.cli import main
 from workbench.errors import ExperimentError
-from workbench.runner import Experiment, load_experiment, sample, validate_experiment
+from workbench.experiment import Experiment, load_experiment, validate_experiment
+from workbench.runner import sample
 
 EXPERIMENT = """\
 name: hostile

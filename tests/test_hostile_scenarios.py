@@ -11,7 +11,7 @@ import pytest
 from tiny_family import TINY_YAML, make_family
 
 from workbench.errors import ScenarioError
-from workbench.runner import expand, validate_experiment
+from workbench.experiment import expand, validate_experiment
 from workbench.scenarios import check_family, load_family
 
 REPO = Path(__file__).resolve().parent.parent

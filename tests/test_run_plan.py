@@ -15,7 +15,8 @@ from servers import FakeServer
 from test_cli_run import EXPERIMENT, invoke
 
 from workbench.errors import ConfirmationNeeded
-from workbench.runner import plan, run
+from workbench.experiment import plan
+from workbench.runner import run
 
 
 @pytest.fixture

@@ -9,18 +9,16 @@ from pathlib import Path
 import pytest
 
 from workbench.errors import ExperimentError, ModelError
-from workbench.models.base import Backend, Completion, Request, Usage
-from workbench.models.registry import _factories, _instances, register_backend
-from workbench.runner import (
+from workbench.experiment import (
     Experiment,
-    execute_sync,
     expand,
     load_experiment,
-    results,
-    run,
     sample_seed,
     validate_experiment,
 )
+from workbench.models.base import Backend, Completion, Request, Usage
+from workbench.models.registry import _factories, _instances, register_backend
+from workbench.runner import execute_sync, results, run
 from workbench.store import Store
 
 SCENARIO = """\

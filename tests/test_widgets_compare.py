@@ -23,9 +23,9 @@ from injection import (
 from workbench.actions import parse_response
 from workbench.classify import classify_frame, label_results
 from workbench.errors import WorkbenchError
+from workbench.experiment import expand, validate_experiment
 from workbench.models.base import Completion, Usage
 from workbench.report import email_card, export_html
-from workbench.runner import expand, validate_experiment
 from workbench.store import Store
 from workbench.widgets import Compare
 from workbench.widgets import compare as compare_module

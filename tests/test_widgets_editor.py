@@ -17,8 +17,8 @@ import yaml
 from tiny_family import TINY_YAML, make_family
 
 from workbench.errors import ScenarioError
+from workbench.experiment import expand, validate_experiment
 from workbench.hashing import sha256_of
-from workbench.runner import expand, validate_experiment
 from workbench.sandbox import MAX_FILE_BYTES, MAX_TEXT
 from workbench.scenarios import (
     Family,

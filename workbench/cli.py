@@ -216,7 +216,8 @@ MOST_COMMON_ERRORS = 3
 
 def _print_results(path: str) -> bool:
     """Print an experiment's table from the store; True if every sample finished."""
-    from workbench.runner import load_experiment, results
+    from workbench.experiment import load_experiment
+    from workbench.runner import results
 
     experiment = load_experiment(path, check=False)
     frame = results(experiment)
@@ -285,7 +286,7 @@ def run_command(
 
 
 def _print_plans(paths: list[str]) -> None:
-    from workbench.runner import load_experiment, plan
+    from workbench.experiment import load_experiment, plan
 
     for path in paths:
         found = plan(load_experiment(path))
@@ -299,7 +300,7 @@ def _confirm_all(paths: list[str], yes: bool) -> bool:
     with a line naming --yes. True once every run is confirmed (the runs then need not ask
     again)."""
     from workbench.errors import ConfirmationNeeded
-    from workbench.runner import confirm, load_experiment
+    from workbench.experiment import confirm, load_experiment
 
     for path in paths:
         try:

@@ -22,10 +22,11 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import ExperimentError, NotebookFailed
+from workbench.experiment import Experiment, confirm, load_experiment
 from workbench.hashing import canonical_json
 from workbench.project import project_file
 from workbench.report import export_html
-from workbench.runner import PROGRESS_TO_STDERR, Experiment, confirm, load_experiment
+from workbench.runner import PROGRESS_TO_STDERR
 from workbench.scenarios import load_family
 from workbench.store import Store
 

@@ -18,8 +18,8 @@ import pandas as pd
 
 from workbench import stats
 from workbench.actions import ParsedResponse, SentEmail, parse_response
+from workbench.experiment import Experiment
 from workbench.models.base import Request
-from workbench.runner import Experiment
 from workbench.scenarios import Email, Prompt, approx_tokens
 
 _LABEL_CSS = """

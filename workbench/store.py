@@ -893,6 +893,11 @@ def _lost_migrations(db: sqlite3.Connection) -> str | None:
     return "it holds tables but no record of the migrations that made them"
 
 
+def open_store(store: Store | str | Path | None = None) -> Store:
+    """``store`` itself, or the store at that path (default: :func:`store_path`)."""
+    return store if isinstance(store, Store) else Store(store)
+
+
 # --- checking and recovering a damaged store -------------------------------------------------
 
 # Tables in the order their rows can be copied (those referenced first); claims are not copied.

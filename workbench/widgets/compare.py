@@ -20,7 +20,7 @@ from workbench.classify import LABELS, label_results
 from workbench.errors import StoreError, WorkbenchError
 from workbench.models.base import Request
 from workbench.scenarios import Family
-from workbench.store import Store
+from workbench.store import Store, open_store
 
 ALL = ""
 """The value of a filter dropdown that lets every row through."""
@@ -296,8 +296,7 @@ class Compare(widgets.VBox):
             return None
         if key not in self._prompts:
             if self._store is None:
-                source = self._store_source
-                self._store = source if isinstance(source, Store) else Store(source)
+                self._store = open_store(self._store_source)
             try:
                 self._prompts[key] = self._store.request(key)
             except StoreError:

@@ -19,7 +19,7 @@ from workbench import report
 from workbench.classify import LABELS, label_results
 from workbench.errors import WorkbenchError
 from workbench.scenarios import Family
-from workbench.store import Store
+from workbench.store import Store, open_store
 from workbench.widgets.keys import KeyCapture
 
 UNMARKED = ""
@@ -63,7 +63,7 @@ class LabelPanel(widgets.VBox):
         unknown = set(self.labels) - set(LABELS)
         if unknown:
             raise WorkbenchError(f"unknown labels {sorted(unknown)}; known: {', '.join(LABELS)}")
-        self.store = store if isinstance(store, Store) else Store(store)
+        self.store = open_store(store)
         self._index = 0
         self._focus = 0
         self._muted = False

@@ -20,10 +20,11 @@ import ipywidgets as widgets
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.experiment import Sample, samples_of
 from workbench.models import check_model
 from workbench.models.base import GenerationParams
-from workbench.runner import Sample, execute, samples_of
-from workbench.store import Store, StoredResponse
+from workbench.runner import execute
+from workbench.store import Store, StoredResponse, open_store
 from workbench.widgets.compare import Compare
 
 EMBEDDED = "local/smollm2"
@@ -53,7 +54,7 @@ class RunPanel(widgets.VBox):
     ) -> None:
         super().__init__()
         self.editor = editor
-        self.store = store if isinstance(store, Store) else Store(store)
+        self.store = open_store(store)
         self.seed = seed
         choices = [v for v, var in editor.family.variables.items() if var.type == "choice"]
         self.controls: dict[str, Any] = {
