@@ -7,6 +7,7 @@ does not pay for pandas or the provider SDKs)::
     prompt = workbench.render("blackmail", {"leverage": "none"})
     results = workbench.run("experiments/demo.yaml")          # one row a sample
     labelled = workbench.classify_frame(results, "blackmail")  # a column per label
+    workbench.Compare(labelled)                                # in a notebook: the cards
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ _EXPORTS = {
     "GenerationParams": "workbench.models.base",
     "get_backend": "workbench.models",
     "Store": "workbench.store",
-    "Experiment": "workbench.runner",
-    "load_experiment": "workbench.runner",
-    "expand": "workbench.runner",
+    "Experiment": "workbench.experiment",
+    "load_experiment": "workbench.experiment",
+    "expand": "workbench.experiment",
     "execute": "workbench.runner",
     "execute_sync": "workbench.runner",
     "run": "workbench.runner",
@@ -39,6 +40,11 @@ _EXPORTS = {
     "classify_frame": "workbench.classify",
     "evaluate": "workbench.classify",
     "run_notebook": "workbench.notebook",
+    "plan": "workbench.experiment",
+    "Compare": "workbench.widgets",
+    "LabelPanel": "workbench.widgets",
+    "RunPanel": "workbench.widgets",
+    "ScenarioEditor": "workbench.widgets",
 }
 
 __all__ = sorted(_EXPORTS)
