@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import FakeServer
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET_VARIABLES = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL")
@@ -23,6 +25,15 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in (*SECRET_VARIABLES, *SETTINGS):
         monkeypatch.delenv(name, raising=False)
     return store
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
+    """A local OpenAI-protocol server, with OPENAI_BASE_URL and a dummy key pointing at it."""
+    with FakeServer("openai") as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        yield fake
 
 
 @pytest.fixture

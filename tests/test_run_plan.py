@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,6 @@ from test_cli_run import EXPERIMENT, invoke
 from workbench.errors import ConfirmationNeeded
 from workbench.experiment import plan
 from workbench.runner import run
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
-    with FakeServer("openai") as fake:
-        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        yield fake
 
 
 def experiment_file(tmp_path: Path, text: str = EXPERIMENT) -> Path:

@@ -21,14 +21,6 @@ PAGE = 4096
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
-    with FakeServer("openai") as fake:
-        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        yield fake
-
-
-@pytest.fixture
 def filled(tmp_path: Path, server: FakeServer, isolated_store: Path) -> Path:
     """A store holding a finished experiment, and the experiment file grown by one sample a
     condition (so a run has something to send)."""

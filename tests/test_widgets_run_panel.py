@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,6 @@ from workbench.store import Store
 from workbench.widgets import RunPanel, ScenarioEditor
 
 MODEL = "openai/fake-model"
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
-    with FakeServer("openai") as fake:
-        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        yield fake
 
 
 def panel_for(*, samples: int = 1, sweep: str = "") -> RunPanel:
