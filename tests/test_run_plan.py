@@ -121,3 +121,18 @@ def test_a_terminal_is_asked_and_no_sends_nothing(tmp_path: Path, server: FakeSe
     code, screen = answer(b"y\n")
     assert code == 0, screen
     assert len(server.requests) == 4
+
+
+def test_samples_already_stored_do_not_count_towards_the_threshold(
+    tmp_path: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = experiment_file(tmp_path)
+    run(path, progress=False)  # 4 samples stored
+    path.write_text(EXPERIMENT.replace("samples: 2", "samples: 3"))  # 6 in all, 2 to send
+    monkeypatch.setenv("WORKBENCH_CONFIRM_SAMPLES", "3")
+    frame = run(path, progress=False)  # 6 > 3, but only 2 are to send: no question
+    assert frame["error"].isna().all() and len(server.requests) == 6
+    path.write_text(EXPERIMENT.replace("samples: 2", "samples: 6"))  # 12 in all, 6 to send
+    with pytest.raises(ConfirmationNeeded, match="6 samples to send is above the 3"):
+        run(path, progress=False)
+    assert len(server.requests) == 6

@@ -391,10 +391,16 @@ class Plan:
         ])
 
 
-def plan(experiment: Experiment | str | Path, store: Store | str | Path | None = None) -> Plan:
+def plan(
+    experiment: Experiment | str | Path,
+    store: Store | str | Path | None = None,
+    *,
+    count_stored: bool = True,
+) -> Plan:
     """Count an experiment's samples and estimate its tokens and dollars (from prompt lengths
     and the price table) without expanding it, unless it is small enough to count what the
-    store already holds. Sends nothing."""
+    store already holds (and ``count_stored``: without it, every sample counts as to send).
+    Sends nothing."""
     experiment = as_experiment(experiment)
     family = _family(experiment)
     grid = conditions(experiment, family)
@@ -405,7 +411,7 @@ def plan(experiment: Experiment | str | Path, store: Store | str | Path | None =
     prompt_tokens = sum(approx_tokens(p.system + p.user) for p in prompts) // len(prompts)
     stored = None
     to_send: Counter[str] = Counter({m: total // len(experiment.models) for m in experiment.models})
-    if total <= COUNTED_UP_TO:
+    if count_stored and total <= COUNTED_UP_TO:
         samples = expand(experiment)
         answered = open_store(store).answered(request_hash(s.request) for s in samples)
         to_send = Counter(s.model for s in samples if request_hash(s.request) not in answered)
@@ -429,6 +435,10 @@ def confirm(experiment: Experiment | str | Path, store: Store | str | Path | Non
     confirmation threshold, unless ``yes`` or ``WORKBENCH_YES=1`` says to go ahead (then
     nothing is counted)."""
     if yes or os.environ.get("WORKBENCH_YES") == "1":
+        return
+    # Counting what the store holds means expanding the experiment, which the run does again:
+    # only when the run would be too large even if nothing were stored yet.
+    if plan(experiment, store, count_stored=False).needs_confirmation() is None:
         return
     found = plan(experiment, store)
     reason = found.needs_confirmation()
