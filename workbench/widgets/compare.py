@@ -21,6 +21,7 @@ from workbench.errors import StoreError, WorkbenchError
 from workbench.models.base import Request
 from workbench.scenarios import Family
 from workbench.store import Store, open_store
+from workbench.widgets.snapshot import SnapshotBox
 
 ALL = ""
 """The value of a filter dropdown that lets every row through."""
@@ -49,7 +50,7 @@ class _Layout(NamedTuple):
                 for key, rows in self.columns.items()}
 
 
-class Compare(widgets.VBox):
+class Compare(SnapshotBox):
     """Response cards of a results table side by side, with filters and paging.
 
     ``results`` is the table ``workbench.run`` and ``workbench.results`` return, labelled by
@@ -249,13 +250,6 @@ class Compare(widgets.VBox):
     def snapshot_html(self) -> str:
         """Static, escaped HTML of what is on screen: the status line and the cards."""
         return self._cards.value
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        """The widget, with the static cards as ``text/html`` for viewers without the widget
-        (an nbconvert export without widget state, like the experiment report)."""
-        bundle = super()._repr_mimebundle_(**kwargs)
-        bundle["text/html"] = self.snapshot_html()
-        return bundle
 
     def _render(self) -> None:
         layout = self._layout()

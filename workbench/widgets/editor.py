@@ -17,6 +17,7 @@ import ipywidgets as widgets
 from workbench import report
 from workbench.errors import WorkbenchError
 from workbench.scenarios import Family, Prompt, Variable, load_family
+from workbench.widgets.snapshot import SnapshotBox
 
 TOGGLE_MAX = 4
 """A choice variable with at most this many choices is toggle buttons; with more, a dropdown."""
@@ -25,7 +26,7 @@ _LABEL_WIDTH = {"description_width": "11em"}
 _DEFAULTS = "the family's defaults"
 
 
-class ScenarioEditor(widgets.VBox):
+class ScenarioEditor(SnapshotBox):
     """A scenario family's variables as controls, its rendered prompt, and its templates'
     text, all live.
 
@@ -214,12 +215,6 @@ class ScenarioEditor(widgets.VBox):
         return report.editor_snapshot_html(self._prompt, self._baseline, self._against,
                                            edited=sorted(self._family.edits),
                                            error=self._problem)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        """The widget, with :meth:`snapshot_html` as ``text/html`` for viewers without it."""
-        bundle = super()._repr_mimebundle_(**kwargs)
-        bundle["text/html"] = self.snapshot_html()
-        return bundle
 
 
 def _control(name: str, var: Variable, value: str) -> widgets.ValueWidget:

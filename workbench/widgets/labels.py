@@ -21,6 +21,7 @@ from workbench.errors import WorkbenchError
 from workbench.scenarios import Family
 from workbench.store import Store, open_store
 from workbench.widgets.keys import KeyCapture
+from workbench.widgets.snapshot import SnapshotBox
 
 UNMARKED = ""
 _CHOICES = [("yes", "yes"), ("no", "no"), ("unsure", "unsure"), ("–", UNMARKED)]
@@ -33,7 +34,7 @@ HINT = ("click here, then: y yes · n no · u unsure · x clear · j/k or ↓/�
         "Enter or → next response · ← previous")
 
 
-class LabelPanel(widgets.VBox):
+class LabelPanel(SnapshotBox):
     """Hand labels for the responses of a results table, written to the store as they are made.
 
     ``results`` is the table ``workbench.run`` / ``workbench.results`` return (rows with no
@@ -231,9 +232,3 @@ class LabelPanel(widgets.VBox):
         who = html.escape(self.controls["labeller"].value or "(no labeller)")
         return (f"<div><b>{html.escape(self.controls['position'].value)}</b>, labelled by "
                 f"{who}<table>{marks}</table>{self._status.value}</div>{self._card.value}")
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        """The widget, with its static snapshot as ``text/html`` for viewers without it."""
-        bundle = super()._repr_mimebundle_(**kwargs)
-        bundle["text/html"] = self.snapshot_html()
-        return bundle

@@ -26,13 +26,14 @@ from workbench.models.base import GenerationParams
 from workbench.runner import execute
 from workbench.store import Store, StoredResponse, open_store
 from workbench.widgets.compare import Compare
+from workbench.widgets.snapshot import SnapshotBox
 
 EMBEDDED = "local/smollm2"
 NO_SWEEP = ""
 REFRESH_S = 0.5  # the cards are redrawn at most this often while answers arrive
 
 
-class RunPanel(widgets.VBox):
+class RunPanel(SnapshotBox):
     """Runs the condition an editor shows (``editor``: a :class:`ScenarioEditor`) on chosen
     models, and shows the answers in a :class:`Compare` as they arrive, labelled by the rules.
 
@@ -244,9 +245,3 @@ class RunPanel(widgets.VBox):
         """Static, escaped HTML of what is on screen: the status line and the cards."""
         cards = self.compare.snapshot_html() if self.compare is not None else ""
         return f"<div>{self._status.value}</div>{cards}"
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        """The widget, with its static snapshot as ``text/html`` for viewers without it."""
-        bundle = super()._repr_mimebundle_(**kwargs)
-        bundle["text/html"] = self.snapshot_html()
-        return bundle
