@@ -23,7 +23,7 @@ from test_reliability import sent_hashes, start_run, write_experiment
 
 from workbench.models.base import Completion, Request, Usage
 from workbench.runner import execute_sync, prepare
-from workbench.store import ClaimOwner, ClaimStatus, Store
+from workbench.store import ClaimOwner, ClaimStatus, Store, claim_lease_s
 
 pytestmark = pytest.mark.usefixtures("server_env")
 
@@ -223,3 +223,9 @@ def test_a_working_run_renews_its_claims(
         assert expires > time.time()  # renewed: still live
         worker.join()
     assert claims(isolated_store) == 0
+
+
+def test_a_claim_lasts_60_seconds_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert claim_lease_s() == 60
+    monkeypatch.setenv("WORKBENCH_CLAIM_LEASE", "2.5")
+    assert claim_lease_s() == 2.5
