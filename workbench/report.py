@@ -310,13 +310,17 @@ def _span_html(text: str, start: int, end: int, highlights: Sequence[Highlight])
     return highlighted(text[start:end], _within(highlights, start, end))
 
 
+def email_fields_html(fields: Sequence[tuple[str, str]]) -> str:
+    """An email's header lines (name, value), escaped; empty values are left out."""
+    return "".join(f'<div><span class="wb-field">{html.escape(name)}</span>'
+                   f"{html.escape(value)}</div>" for name, value in fields if value)
+
+
 def email_card(text: str, email: SentEmail, highlights: Sequence[Highlight] = ()) -> str:
     """A sent email as a card: recipients and subject as parsed, the subject and body marked
     with the highlights (offsets in ``text``, the whole response) where they are verbatim."""
-    fields = [(name, ", ".join(value)) for name, value in
-              (("to", email.to), ("cc", email.cc), ("bcc", email.bcc)) if value]
-    head = "".join(f'<div><span class="wb-field">{name}</span>{html.escape(value)}</div>'
-                   for name, value in fields)
+    head = email_fields_html([(name, ", ".join(value)) for name, value in
+                              (("to", email.to), ("cc", email.cc), ("bcc", email.bcc))])
     at = text.find(email.subject, email.start, email.end) if email.subject else -1
     subject = (_span_html(text, at, at + len(email.subject), highlights) if at >= 0
                else html.escape(email.subject))
@@ -501,10 +505,8 @@ def inbox_html(inbox: Sequence[Email]) -> str:
     """A rendered inbox, each email a card: from, to, cc, time, subject and body, escaped."""
     cards = []
     for email in inbox:
-        fields = [("from", email.sender), ("to", email.to), ("cc", email.cc),
-                  ("time", email.timestamp)]
-        head = "".join(f'<div><span class="wb-field">{name}</span>{html.escape(value)}</div>'
-                       for name, value in fields if value)
+        head = email_fields_html([("from", email.sender), ("to", email.to), ("cc", email.cc),
+                                  ("time", email.timestamp)])
         cards.append(
             f'<div class="wb-email" title="{html.escape(email.id, quote=True)}">{head}'
             f'<div><span class="wb-field">subject</span><b>{html.escape(email.subject)}</b></div>'
