@@ -489,24 +489,20 @@ class Store:
                 ),
             )
 
-    def _ensure_requests(self, requests: Sequence[Request]) -> None:
-        """Insert, in one transaction, the requests the store does not hold yet."""
-        with self.transaction() as db:
-            self._insert_requests(db, requests)
+    @classmethod
+    def _count_sent(cls, db: sqlite3.Connection, request: Request) -> None:
+        """Count one more sending of ``request``, registering it first if it never was."""
+        if not db.execute(_MARK_SENT, (request_hash(request),)).rowcount:
+            cls._insert_requests(db, [request])
+            db.execute(_MARK_SENT, (request_hash(request),))
 
     def mark_sent(self, requests: Sequence[Request]) -> None:
-        """Record that ``requests`` are about to be handed to a backend."""
+        """Record, in one transaction, that ``requests`` are about to be handed to a backend."""
         if not requests:
             return
-        params = [(request_hash(r),) for r in requests]
-        with self._lock:
-            with self.transaction() as db:
-                updated = db.executemany(_MARK_SENT, params).rowcount
-            if updated < len(requests):  # some were never registered: insert, count them once
-                self._ensure_requests(requests)
-                with self.transaction() as db:
-                    db.executemany("UPDATE requests SET sent = 1 WHERE hash = ? AND sent = 0",
-                                   params)
+        with self.transaction() as db:
+            for request in requests:
+                self._count_sent(db, request)
 
     def record(
         self,
@@ -592,9 +588,8 @@ class Store:
                     " VALUES (?, ?, ?, ?, ?)",
                     (key, owner.id, owner.host, owner.pid, expires),
                 )
-                if sending and not db.execute(_MARK_SENT, (key,)).rowcount:
-                    self._insert_requests(db, [request])
-                    db.execute(_MARK_SENT, (key,))
+                if sending:
+                    self._count_sent(db, request)
                 found[key] = ClaimStatus.MINE
         return found
 
