@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.synchronize
 import sqlite3
 from pathlib import Path
 
@@ -55,6 +57,29 @@ def test_migrations_are_applied_once_in_order(isolated_store: Path) -> None:
     assert again.migrate() == []
     assert again.migrations() == [
         "m001_initial", "m002_batches", "m003_claims", "m004_hand_labels"]
+
+
+def _open_at_once(path: str, barrier: multiprocessing.synchronize.Barrier) -> str | None:
+    barrier.wait()
+    try:
+        Store(path).close()
+    except StoreError as exc:
+        return str(exc)
+    return None
+
+
+def test_processes_opening_a_new_store_at_once_all_get_it(tmp_path: Path) -> None:
+    """Switching a new file to WAL is a lock SQLite refuses at once rather than wait for; the
+    runs of ``--parallel`` used to die on it with "locked" (about one start in ten)."""
+    openers = 6
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(openers) as pool:
+        for trial in range(40):
+            barrier = manager.Barrier(openers)
+            path = str(tmp_path / f"store{trial}.sqlite")
+            errors = [e for e in pool.starmap(_open_at_once, [(path, barrier)] * openers) if e]
+            assert not errors, f"trial {trial}: {errors[0]}"
+            assert Store(path).migrations() == [m.__name__ for m in MIGRATIONS]
 
 
 def test_wal_mode(isolated_store: Path) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import random
 import socket
 import sqlite3
 import threading
@@ -372,10 +373,23 @@ class Store:
                 self.path, isolation_level=None, check_same_thread=False, timeout=60
             )
             self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            self.db.execute("PRAGMA foreign_keys = ON")
-        self.migrate()
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                with self._sqlite():
+                    self.db.execute("PRAGMA journal_mode = WAL")
+                    self.db.execute("PRAGMA synchronous = NORMAL")
+                    self.db.execute("PRAGMA foreign_keys = ON")
+                self.migrate()
+                return
+            except StoreError as exc:
+                # Processes opening a new store together: switching it to WAL takes a lock
+                # SQLite will not wait for (waiting could deadlock), so it says "busy" at once.
+                cause = exc.__context__
+                busy = getattr(cause, "sqlite_errorname", "") == "SQLITE_BUSY"
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(random.uniform(0.01, 0.05))
 
     @contextmanager
     def _sqlite(self) -> Iterator[None]:
