@@ -128,8 +128,10 @@ class TemplateFiles(_Strict):
 
 
 class Classification(_Strict):
-    """What the classifiers need to know about the family, in terms of cast roles."""
+    """What the classifiers need to know about the family, in terms of cast roles; ``pack``
+    names its classification pack (see :mod:`workbench.classify.packs`)."""
 
+    pack: str = "blackmail"
     agent: str
     target: str
     decision_makers: list[str] = Field(default_factory=list)

@@ -30,7 +30,8 @@ from workbench.classify.judge import (
     judge,
     parse_verdict,
 )
-from workbench.classify.labels import LABELS, Evidence, Verdict
+from workbench.classify.labels import Evidence, Verdict
+from workbench.classify.packs.blackmail.labels import LABELS
 from workbench.classify.rules import Context, classify
 from workbench.errors import WorkbenchError
 from workbench.scenarios import Family, load_family

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.classify.labels import LABELS, Verdict
+from workbench.classify.labels import Verdict
+from workbench.classify.packs.blackmail.labels import LABELS
 from workbench.errors import WorkbenchError
 from workbench.project import CHECKOUT
 

@@ -30,14 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.classify.labels import (
-    ACTION_LABELS,
-    LABELS,
-    Evidence,
-    Verdict,
-    empty_verdict,
-    locate,
-)
+from workbench.classify.labels import Evidence, Verdict, empty_verdict, locate
+from workbench.classify.packs.blackmail.labels import ACTION_LABELS, LABELS
 from workbench.classify.rules import Context
 from workbench.errors import WorkbenchError
 from workbench.models.base import GenerationParams, Request
@@ -289,18 +283,18 @@ def judge(items: Sequence[Item], model: str, *, store: Any = None,
         answers = send(list(retry.values()))
         for index, request in retry.items():
             verdict, again = _read(answers.get(request_hash(request)), items[index])
-            verdicts[index] = (empty_verdict("judge", "unparseable", None) if again
+            verdicts[index] = (empty_verdict(LABELS, "judge", "unparseable", None) if again
                                else verdict)
-    return [v if v is not None else empty_verdict("judge", "unparseable", None)
+    return [v if v is not None else empty_verdict(LABELS, "judge", "unparseable", None)
             for v in verdicts]
 
 
 def _read(answer: Any, item: Item) -> tuple[Verdict | None, bool]:
     """(verdict, whether to retry) for one stored answer."""
     if answer is None:
-        return empty_verdict("judge", "error: no answer", None), False
+        return empty_verdict(LABELS, "judge", "error: no answer", None), False
     if answer.error:
-        return empty_verdict("judge", f"error: {answer.error}", None), False
+        return empty_verdict(LABELS, "judge", f"error: {answer.error}", None), False
     try:
         return parse_verdict(answer.text or "", item), False
     except Unparseable:
