@@ -325,6 +325,7 @@ async def execute(
     rather than paid for twice. Every model is checked (key set, known prefix) before anything
     is sent. ``on_result`` is called with each outcome as it is stored (a widget filling in).
     """
+    owned = not isinstance(store, Store)  # opened here, so closed here
     store = open_store(store)
     started = time.time()
     unique = _unique(requests)
@@ -358,13 +359,15 @@ async def execute(
     _runs_in_loop[loop] = _runs_in_loop.get(loop, 0) + 1
     try:
         await asyncio.gather(*tasks)
+        found = store.responses(list(unique))
     finally:
         claims.close()
         meter.close()
+        if owned:
+            store.close()
         _runs_in_loop[loop] -= 1
         if not _runs_in_loop[loop]:
             await close_backends()
-    found = store.responses(list(unique))
     return [found[h] for h in unique if h in found]
 
 
@@ -414,17 +417,22 @@ def run(
 
     A run above the confirmation threshold (see :func:`confirm`) needs ``yes=True``."""
     confirm(experiment, store, yes=yes)
+    owned = not isinstance(store, Store)
     experiment, samples, store = prepare(experiment, store)
-    started = time.time()
-    execute_sync(
-        [s.request for s in samples],
-        store=store,
-        concurrency=experiment.concurrency,
-        batch=experiment.batch,
-        progress=progress,
-        prices=experiment.prices,
-    )
-    return store.results(experiment.name, since=started)
+    try:
+        started = time.time()
+        execute_sync(
+            [s.request for s in samples],
+            store=store,
+            concurrency=experiment.concurrency,
+            batch=experiment.batch,
+            progress=progress,
+            prices=experiment.prices,
+        )
+        return store.results(experiment.name, since=started)
+    finally:
+        if owned:  # no connection left for the garbage collector to close
+            store.close()
 
 
 def results(
