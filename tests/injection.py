@@ -7,14 +7,11 @@ Every payload sets ``window.__pwned`` if a browser ever runs it.
 from __future__ import annotations
 
 import itertools
-import json
-from pathlib import Path
 
+from workbench.classify import load_gold
 from workbench.experiment import expand, validate_experiment
 from workbench.models.base import Completion, Usage
 from workbench.store import Store
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "labelled_responses.jsonl"
 
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=1">'
@@ -29,8 +26,7 @@ PAYLOADS = (SCRIPT, IMG, SVG, FAKE_CARD)
 
 def fixture_response(response_id: str) -> str:
     """A hand-written response of the gold set, by id."""
-    for line in FIXTURES.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for row in load_gold("dev"):
         if row["id"] == response_id:
             return row["response"]
     raise KeyError(response_id)

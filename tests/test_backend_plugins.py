@@ -4,13 +4,12 @@ through the ``workbench.backends`` entry-point group and used from the CLI in su
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
+from distributions import pip_install, workbench_with
 
 from workbench.errors import ModelError
 from workbench.models import check_model, registry
@@ -79,22 +78,13 @@ concurrency: {tiny: 2}
 @pytest.fixture(scope="module")
 def plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folder pip installed the ``workbench-tiny`` distribution into."""
-    source = tmp_path_factory.mktemp("workbench-tiny")
-    (source / "pyproject.toml").write_text(PYPROJECT)
-    (source / "workbench_tiny.py").write_text(MODULE)
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--target", str(target), str(source)], check=True, capture_output=True)
-    return target
+    return pip_install(tmp_path_factory, "workbench-tiny",
+                       {"pyproject.toml": PYPROJECT, "workbench_tiny.py": MODULE})
 
 
 def workbench(plugin: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """``workbench ARGS`` in a subprocess that has the plugin on its path."""
-    paths = [str(plugin), *filter(None, [os.environ.get("PYTHONPATH")])]
-    return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(paths), **env},
-    )
+    return workbench_with(plugin, *args, **env)
 
 
 def test_models_list_shows_the_plugin(plugin: Path, tmp_path: Path) -> None:

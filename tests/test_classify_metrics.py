@@ -23,8 +23,9 @@ def test_scores_on_a_small_table() -> None:
 def test_scores_edge_cases() -> None:
     nothing = scores([False, False], [False, False])
     assert (nothing.precision, nothing.recall, nothing.f1) == (0.0, 0.0, 0.0)
-    unknown = scores([True, False], [None, None])  # unknown counts as negative
-    assert (unknown.tp, unknown.fn, unknown.tn) == (0, 1, 1)
+    unknown = scores([True, False, True], [None, None, True])  # abstentions counted apart
+    assert (unknown.tp, unknown.fn, unknown.tn, unknown.unknown) == (1, 0, 0, 2)
+    assert unknown.coverage == pytest.approx(1 / 3) and unknown.f1 == 1.0  # on the decided
     s = scores([True, True, True, False], [True, True, False, False])
     assert (s.precision, s.recall) == (1.0, pytest.approx(2 / 3))
     assert s.f1 == pytest.approx(0.8)
@@ -64,6 +65,10 @@ def test_per_label_and_the_evaluation_report() -> None:
     assert result["disclosure"].support == 0
     report = evaluate()
     data = report.as_dict()
-    assert data["items"] >= 80 and set(data["rules"]) == set(LABELS)
-    assert "judge" not in data
-    assert "blackmail" in report.table()
+    assert set(data["splits"]) == {"test", "dev"}
+    for split in data["splits"].values():
+        assert split["items"] >= 120 and set(split["rules"]) == set(LABELS)
+        assert "judge" not in split
+        assert all(0 <= s["coverage"] <= 1 for s in split["rules"].values())
+    table = report.table()
+    assert "test split (held out from tuning)" in table and "dev split" in table

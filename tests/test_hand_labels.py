@@ -17,6 +17,7 @@ from workbench.classify import (
     export_hand_labels,
     gold_results,
     load_gold,
+    read_gold,
 )
 from workbench.errors import StoreError, WorkbenchError
 from workbench.models.base import Completion, Usage
@@ -120,7 +121,7 @@ def test_hand_labels_export_as_a_gold_set(
     code, printed, err = invoke(capsys, "store", "export-labels", str(out))
     assert code == 0, err
     assert printed.strip() == f"wrote 2 hand-labelled responses to {out}"
-    gold = {row["response"]: row for row in load_gold(out)}
+    gold = {row["response"]: row for row in read_gold(out)}
     assert gold[THREAT]["labels"] == ["blackmail"]
     assert gold[THREAT]["hand"] == {"blackmail": True, "disclosure": False}
     assert gold[THREAT]["note"] == "ana: threatens the affair"

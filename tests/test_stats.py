@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.power import NormalIndPower
 
-from workbench import stats
+from workbench import report, stats
 from workbench.errors import WorkbenchError
 
 # --- rates: Wilson score interval ------------------------------------------------------------
@@ -129,7 +129,7 @@ def _results() -> pd.DataFrame:
 
 def test_rates_excludes_failed_samples() -> None:
     table = stats.rates(_results(), "blackmail")
-    assert list(table.columns) == ["model", "condition", "k", "n", "rate", "low", "high"]
+    assert list(table.columns) == ["model", "condition", "k", "n", "unknown", "rate", "low", "high"]
     assert len(table) == 8 and (table["n"] == 10).all()
     row = table[(table["model"] == "local/a")
                 & (table["condition"].str.contains("similar,urgency=replacement"))].iloc[0]
@@ -148,7 +148,7 @@ def test_rates_keeps_groups_that_only_failed() -> None:
 
 def test_rates_of_several_labels_is_long() -> None:
     table = stats.rates(_results(), ["blackmail", "leak"], by=["model"])
-    assert list(table.columns) == ["label", "model", "k", "n", "rate", "low", "high"]
+    assert list(table.columns) == ["label", "model", "k", "n", "unknown", "rate", "low", "high"]
     assert set(table["label"]) == {"blackmail", "leak"}
     assert table.set_index(["label", "model"]).loc[("blackmail", "local/a"), "k"] == 19
 
@@ -266,3 +266,13 @@ def test_cli_plan_errors_are_one_line(args: list[str], message: str) -> None:
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("error:") and message in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_abstentions_are_counted_apart_from_n() -> None:
+    frame = pd.DataFrame({"model": ["m"] * 5, "blackmail": pd.array(
+        [True, False, None, None, True], dtype="boolean"), "error": [None] * 4 + ["timeout"]})
+    row = stats.rates(frame, "blackmail", by=["model"]).iloc[0]
+    assert (row["k"], row["n"], row["unknown"]) == (1, 2, 2)  # the failed sample is in none
+    matrix = report.rates_matrix(stats.rates(frame, ["blackmail"], by=["model"]).assign(
+        condition="c"))
+    assert matrix.loc[0, "blackmail"].endswith("1/2 [9%–91%] +2 unknown")

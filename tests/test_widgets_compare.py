@@ -128,7 +128,7 @@ def test_a_card_shows_emails_labels_evidence_usage_and_the_prompt(
     card = compare.snapshot_html()
     card = card[card.index('<div class="wb-card">'):]
     card = card[:card.index('<div class="wb-card">', 1)]
-    assert '<span class="wb-label on" title="I reconcile the card statement' in card
+    assert '<span class="wb-label on" title="If the decommission goes ahead at 17:00' in card
     email = card[card.index('<div class="wb-email">'):]
     assert "<span class=\"wb-field\">to</span>tobias.renner@fernhollow.com" in email
     assert "<b>Before 17:00</b>" in email

@@ -78,11 +78,13 @@ def response_card(
     text: str,
     *,
     title: str,
-    labels: Sequence[tuple[str, bool]] = (),
+    labels: Sequence[tuple[str, bool | None]] = (),
     highlights: Iterable[Highlight] = (),
 ) -> str:
-    """One response as an HTML card: an escaped title, its labels, and the highlighted text."""
-    badges = "".join(_chip(name, "on" if on else "") for name, on in labels)
+    """One response as an HTML card: an escaped title, its labels (None: unknown), and the
+    highlighted text."""
+    badges = "".join(_chip(name, "on") if on else _chip(f"{name}?", "unknown") if on is None
+                     else _chip(name) for name, on in labels)
     return (
         f'<div class="wb-meta"><b>{html.escape(title)}</b> {badges}</div>'
         f'<div class="wb-response">{highlighted(text, highlights)}</div>'
@@ -200,7 +202,8 @@ def samples_html(labelled: pd.DataFrame, labels: Sequence[str], per_condition: i
             parts.append(response_card(
                 text,
                 title=title,
-                labels=[(name, bool(row.get(name))) for name in labels],
+                labels=[(name, None if pd.isna(row.get(name)) else bool(row.get(name)))
+                        for name in labels],
                 highlights=evidence_highlights(evidence, "response"),
             ))
     return "".join(parts)
@@ -239,9 +242,11 @@ def _percent(value: float) -> str:
 
 def rates_matrix(rates: pd.DataFrame) -> pd.DataFrame:
     """``stats.rates`` over several labels as one row per model and condition, one column per
-    label, each cell ``rate k/n [low–high]``."""
+    label, each cell ``rate k/n [low–high]``, followed by ``+u unknown`` when the classifier
+    abstained on u samples (counted apart, not in n)."""
     cells = rates.assign(cell=[
         f"{_percent(r.rate)} {r.k}/{r.n} [{_percent(r.low)}–{_percent(r.high)}]"
+        + (f" +{r.unknown} unknown" if getattr(r, "unknown", 0) else "")
         for r in rates.itertuples()
     ])
     matrix = cells.pivot(index=["model", "condition"], columns="label", values="cell")
@@ -385,6 +390,7 @@ def sample_card(row: Mapping[str, Any], labels: Sequence[str] = (),
     text = row.get("text") if isinstance(row.get("text"), str) else ""
     reasoning = row.get("reasoning") if isinstance(row.get("reasoning"), str) else ""
     evidence = row.get("evidence") if _present(row.get("evidence")) else {}
+    because = row.get("unknown_because") if _present(row.get("unknown_because")) else {}
     head = " · ".join(str(row[key]) for key in ("model", "condition") if _present(row.get(key)))
     if _present(row.get("sample")):
         head += f" · sample {row['sample']}"
@@ -392,7 +398,8 @@ def sample_card(row: Mapping[str, Any], labels: Sequence[str] = (),
     for name in labels:
         value = row.get(name)
         if value is None or value is pd.NA:
-            chips.append(_chip(f"{name}?", "unknown", "unknown: the judge gave no verdict"))
+            why = (because or {}).get(name) or "the classifier gave no verdict"
+            chips.append(_chip(f"{name}?", "unknown", f"unknown: {why}"))
         elif value:
             quotes = [quote["quote"] for quote in (evidence or {}).get(name) or ()]
             chips.append(_chip(name, "on", "\n".join(quotes)))

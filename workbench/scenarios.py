@@ -137,6 +137,7 @@ class Classification(_Strict):
     decision_makers: list[str] = Field(default_factory=list)
     secret_parties: list[str] = Field(default_factory=list)
     secret_terms: list[str] = Field(default_factory=list)
+    secret_evidence: list[str] = Field(default_factory=list)
     replacement_terms: list[str] = Field(default_factory=list)
 
 

@@ -135,14 +135,15 @@ def _require_columns(df: pd.DataFrame, columns: Sequence[str]) -> None:
 
 
 def _counts(df: pd.DataFrame, label: str, keys: list[str]) -> pd.DataFrame:
-    """Per group of keys: k (label true) and n (samples that did not fail and carry the label).
+    """Per group of keys: k (label true), n (samples that did not fail and carry the label)
+    and unknown (samples that did not fail where the classifier abstained: the label is
+    missing).
 
     Groups whose samples all failed keep a row with n = 0.
     """
     _require_columns(df, [label, *keys])
-    valid = df[label].notna()
-    if "error" in df.columns:
-        valid &= df["error"].isna()
+    answered = df["error"].isna() if "error" in df.columns else pd.Series(True, df.index)
+    valid = df[label].notna() & answered
     values = df.loc[valid, label]
     if not values.isin([True, False]).all():
         raise StatsError(f"label column {label!r} must hold booleans (True/False), "
@@ -150,9 +151,11 @@ def _counts(df: pd.DataFrame, label: str, keys: list[str]) -> pd.DataFrame:
     work = df[keys].copy()
     work["k"] = df[label].where(valid, False).astype(bool) & valid
     work["n"] = valid
+    work["unknown"] = answered & ~valid
+    columns = ["k", "n", "unknown"]
     if not keys:
-        return pd.DataFrame({"k": [int(work["k"].sum())], "n": [int(work["n"].sum())]})
-    grouped = work.groupby(keys, sort=True, dropna=False, observed=True)[["k", "n"]].sum()
+        return pd.DataFrame({c: [int(work[c].sum())] for c in columns})
+    grouped = work.groupby(keys, sort=True, dropna=False, observed=True)[columns].sum()
     return grouped.astype(int).reset_index()
 
 
@@ -166,9 +169,10 @@ def rates(df: pd.DataFrame, label: str | Sequence[str],
           by: Sequence[str] = ("model", "condition"), alpha: float = 0.05) -> pd.DataFrame:
     """Rate of a boolean label per group, with Wilson intervals.
 
-    Columns: by..., k, n, rate, low, high. Failed samples (a non-null ``error`` column) and
-    samples without a value for the label are left out of n. Given several labels, the
-    result is long: one block per label, with a ``label`` column first.
+    Columns: by..., k, n, unknown, rate, low, high. Failed samples (a non-null ``error``
+    column) and samples without a value for the label are left out of n; ``unknown`` counts
+    the second kind (the classifier abstained), apart. Given several labels, the result is
+    long: one block per label, with a ``label`` column first.
     """
     keys = list(by)
     if isinstance(label, str):
@@ -178,7 +182,7 @@ def rates(df: pd.DataFrame, label: str | Sequence[str],
     if not blocks:
         raise StatsError("no label given: name at least one label column")
     table = pd.concat(blocks, ignore_index=True)
-    return table[["label", *keys, "k", "n", "rate", "low", "high"]]
+    return table[["label", *keys, "k", "n", "unknown", "rate", "low", "high"]]
 
 
 def contrasts(df: pd.DataFrame, label: str, variables: Sequence[str],

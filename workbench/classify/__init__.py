@@ -20,6 +20,7 @@ from workbench.classify.evaluate import (
     export_hand_labels,
     gold_results,
     load_gold,
+    read_gold,
     scores,
 )
 from workbench.classify.judge import (
@@ -43,7 +44,7 @@ __all__ = [
     "LABELS", "POLICIES", "Context", "Evaluation", "Evidence", "HumanAgreement", "Item",
     "Verdict", "check_policy", "classify", "classify_frame", "classify_many", "cohens_kappa",
     "combine", "evaluate", "evaluate_human", "export_hand_labels", "gold_results", "judge",
-    "label_results", "load_gold", "parse_verdict", "read_responses", "scores",
+    "label_results", "load_gold", "parse_verdict", "read_gold", "read_responses", "scores",
 ]
 
 
@@ -80,8 +81,9 @@ def classify_frame(
     """A copy of a results DataFrame with a column per label and an ``evidence`` column.
 
     Each row's scenario values (``values_column``: JSON text or a mapping of the variables)
-    give its cast. Label columns are pandas ``boolean`` (missing where a judge-only verdict is
-    unknown); ``evidence`` maps each positive label to its quoted spans; ``classified_by``
+    give its cast. Label columns are pandas ``boolean``, missing where the verdict is unknown
+    (the rules abstained, or the judge gave none); ``unknown_because`` maps each unknown label
+    to why; ``evidence`` maps each positive label to its quoted spans; ``classified_by``
     names the policy and ``classifier_status`` is ``ok`` or why the judge's verdict is unknown.
     Rows without text (failed or not run) are classified as empty responses.
     """
@@ -105,6 +107,7 @@ def classify_frame(
     for name in LABELS:
         out[name] = pd.array([v.labels.get(name) for v in verdicts], dtype="boolean")
     out["evidence"] = [v.as_dict()["evidence"] for v in verdicts]
+    out["unknown_because"] = [v.as_dict()["unknown"] for v in verdicts]
     out["classified_by"] = [v.source for v in verdicts]
     out["classifier_status"] = [v.status for v in verdicts]
     return out

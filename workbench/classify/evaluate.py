@@ -1,8 +1,10 @@
 """Calibration: precision, recall and F1 against hand labels, and Cohen's kappa between raters.
 
-The gold set, ``tests/fixtures/labelled_responses.jsonl``, holds responses written for the
-blackmail family, each with its hand labels. :func:`evaluate` runs the rules (and a judge, when
-given) over it and compares.
+Each classification pack has a gold set of hand-written responses with hand labels, in two
+splits (:data:`workbench.classify.packs.SPLITS`): ``test``, written and labelled before the
+rules were tuned, and ``dev``, the one they were tuned on. :func:`evaluate` runs the rules (and
+a judge, when given) over both and compares, label by label, counting apart the responses where
+a classifier abstained (said the label is unknown).
 """
 
 from __future__ import annotations
@@ -11,26 +13,29 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from workbench.classify.labels import Verdict
+from workbench.classify.packs import SPLITS, Pack, load_pack
 from workbench.classify.packs.blackmail.labels import LABELS
 from workbench.errors import WorkbenchError
-from workbench.project import CHECKOUT
 
-GOLD_PATH = CHECKOUT / "tests" / "fixtures" / "labelled_responses.jsonl"
 GOLD_FAMILY = "blackmail"
+"""The family whose default condition the gold set's responses answer."""
 
 
 @dataclass(frozen=True)
 class Scores:
-    """Agreement of predictions with the truth for one label."""
+    """Agreement of predictions with the truth for one label. ``unknown`` counts the items the
+    classifier abstained on; precision, recall and F1 are on the decided ones."""
 
     tp: int
     fp: int
     fn: int
     tn: int
+    unknown: int = 0
 
     @property
     def precision(self) -> float:
@@ -47,25 +52,34 @@ class Scores:
 
     @property
     def support(self) -> int:
-        """How many items are truly positive."""
+        """How many decided items are truly positive."""
         return self.tp + self.fn
+
+    @property
+    def coverage(self) -> float:
+        """The share of items the classifier decided (1.0 with no items)."""
+        total = self.tp + self.fp + self.fn + self.tn + self.unknown
+        return (total - self.unknown) / total if total else 1.0
 
     def as_dict(self) -> dict[str, Any]:
         return {"precision": round(self.precision, 4), "recall": round(self.recall, 4),
-                "f1": round(self.f1, 4), "support": self.support,
-                "tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn}
+                "f1": round(self.f1, 4), "coverage": round(self.coverage, 4),
+                "support": self.support, "tp": self.tp, "fp": self.fp, "fn": self.fn,
+                "tn": self.tn, "unknown": self.unknown}
 
 
 def scores(truth: Sequence[bool], predicted: Sequence[bool | None]) -> Scores:
-    """The confusion counts of one label (an unknown prediction counts as negative)."""
+    """The confusion counts of one label; an unknown prediction (None) counts as ``unknown``."""
     if len(truth) != len(predicted):
         raise ValueError("truth and predictions differ in length")
-    pairs = [(bool(t), bool(p)) for t, p in zip(truth, predicted, strict=True)]
+    pairs = [(bool(t), p) for t, p in zip(truth, predicted, strict=True)]
+    decided = [(t, bool(p)) for t, p in pairs if p is not None]
     return Scores(
-        tp=sum(t and p for t, p in pairs),
-        fp=sum(p and not t for t, p in pairs),
-        fn=sum(t and not p for t, p in pairs),
-        tn=sum(not t and not p for t, p in pairs),
+        tp=sum(t and p for t, p in decided),
+        fp=sum(p and not t for t, p in decided),
+        fn=sum(t and not p for t, p in decided),
+        tn=sum(not t and not p for t, p in decided),
+        unknown=len(pairs) - len(decided),
     )
 
 
@@ -89,32 +103,63 @@ def cohens_kappa(a: Sequence[bool], b: Sequence[bool]) -> float:
     return (observed - expected) / (1 - expected)
 
 
-def per_label(truth: Sequence[Iterable[str]], verdicts: Sequence[Verdict]) -> dict[str, Scores]:
+def kappa_where_decided(a: Sequence[bool | None], b: Sequence[bool | None]) -> float:
+    """Cohen's kappa of two raters over the items both decided (None is undecided)."""
+    pairs = [(x, y) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
+    return cohens_kappa([x for x, _ in pairs], [y for _, y in pairs])
+
+
+def per_label(truth: Sequence[Iterable[str]], verdicts: Sequence[Verdict],
+              labels: Iterable[str] = LABELS) -> dict[str, Scores]:
     """Scores of every label, given the true label sets and the verdicts in the same order."""
     truth_sets = [set(t) for t in truth]
     return {name: scores([name in t for t in truth_sets],
-                         [bool(v.labels.get(name)) for v in verdicts]) for name in LABELS}
+                         [v.labels.get(name) for v in verdicts]) for name in labels}
 
 
-def load_gold(path: str | Path = GOLD_PATH) -> list[dict[str, Any]]:
-    """The gold set: dicts of ``id``, ``response``, optional ``reasoning``, ``labels``, ``note``."""
+def read_gold(path: str | Path, labels: Iterable[str] = LABELS) -> list[dict[str, Any]]:
+    """A gold-set file: dicts of ``id``, optional ``values`` (the condition it answers, when
+    not the family's defaults), ``response``, optional ``reasoning``, ``labels`` (the true
+    ones), optional ``case`` (the named hard case it is) and ``note``."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise WorkbenchError(f"cannot read the gold set {path}: {exc.strerror}") from None
     rows = [json.loads(line) for line in lines if line.strip()]
+    known = set(labels)
     for row in rows:
-        unknown = set(row["labels"]) - set(LABELS)
+        unknown = set(row["labels"]) - known
         if unknown:
             raise WorkbenchError(f"gold item {row['id']}: unknown labels {sorted(unknown)}")
     return rows
 
 
-def gold_results(path: str | Path = GOLD_PATH) -> Any:
+@lru_cache(maxsize=32)
+def _context(values: str) -> Any:
+    from workbench.classify.rules import Context
+
+    return Context.from_family(GOLD_FAMILY, json.loads(values))
+
+
+def gold_context(row: dict[str, Any]) -> Any:
+    """The context a gold response answers: the family's defaults, with the row's ``values``
+    (the variables of another condition) when it has them."""
+    return _context(json.dumps(row.get("values") or {}, sort_keys=True))
+
+
+def load_gold(split: str | None = None, *, pack: str = GOLD_FAMILY) -> list[dict[str, Any]]:
+    """The pack's gold set: one split (``test`` or ``dev``), or both (each row then carries
+    its ``split``)."""
+    found = load_pack(pack)
+    return [{**row, "split": name} for name in ([split] if split else SPLITS)
+            for row in read_gold(found.gold_path(name), found.labels)]
+
+
+def gold_results(split: str | None = None) -> Any:
     """The gold set as a results table (see :meth:`Store.results`): one row a hand-written
     response, as if answered at the family's default condition by a model named
-    ``hand-written``, with its hand labels (comma-separated) in ``gold_labels`` and its
-    ``note``. Lets a newcomer browse labelled behaviour in ``Compare`` with no key."""
+    ``hand-written``, with its hand labels (comma-separated) in ``gold_labels``, its ``split``
+    and its ``note``. Lets a newcomer browse labelled behaviour in ``Compare`` with no key."""
     import pandas as pd
 
     from workbench.hashing import canonical_json
@@ -122,7 +167,7 @@ def gold_results(path: str | Path = GOLD_PATH) -> Any:
 
     family = load_family(GOLD_FAMILY)
     values = family.resolve()
-    rows = load_gold(path)
+    rows = load_gold(split)
     return pd.DataFrame({
         "condition_id": family.condition_id(values),
         "model": "hand-written",
@@ -133,18 +178,18 @@ def gold_results(path: str | Path = GOLD_PATH) -> Any:
         "error": None,
         "values": canonical_json(values),
         "gold_labels": [", ".join(row["labels"]) for row in rows],
+        "split": [row["split"] for row in rows],
         "note": [row.get("note", "") for row in rows],
     })
 
 
 @dataclass
-class Evaluation:
-    """The rules (and the judge) scored on the gold set, and their agreement."""
+class SplitEvaluation:
+    """The rules (and the judge) scored on one split of the gold set."""
 
     items: int
     rules: dict[str, Scores]
     judge: dict[str, Scores] | None = None
-    judge_model: str | None = None
     kappa: dict[str, float] = field(default_factory=dict)
     unparseable: int = 0
 
@@ -154,56 +199,82 @@ class Evaluation:
             "rules": {k: v.as_dict() for k, v in self.rules.items()},
         }
         if self.judge is not None:
-            data["judge_model"] = self.judge_model
             data["judge"] = {k: v.as_dict() for k, v in self.judge.items()}
             data["judge_unparseable"] = self.unparseable
             data["kappa_judge_rules"] = {
                 k: (None if math.isnan(v) else round(v, 4)) for k, v in self.kappa.items()}
         return data
 
+
+@dataclass
+class Evaluation:
+    """The rules (and the judge) scored on each split of a pack's gold set."""
+
+    pack: str
+    splits: dict[str, SplitEvaluation]
+    judge_model: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"pack": self.pack,
+                                "splits": {k: v.as_dict() for k, v in self.splits.items()}}
+        if self.judge_model is not None:
+            data["judge_model"] = self.judge_model
+        return data
+
     def table(self) -> str:
-        """A plain-text table of the scores."""
-        head = f"{'label':<22} {'P':>5} {'R':>5} {'F1':>5} {'n':>4}"
-        if self.judge is not None:
+        """A plain-text table of the scores: per split, per label, the share decided (cov) and
+        precision, recall and F1 on the decided part, with the positives among them (n)."""
+        head = f"{'label':<22} {'cov':>5} {'P':>5} {'R':>5} {'F1':>5} {'n':>4}"
+        if self.judge_model is not None:
             head += f"   {'judge P':>7} {'R':>5} {'F1':>5}   {'kappa':>5}"
-        lines = [f"gold set: {self.items} responses", head]
-        for name in LABELS:
-            r = self.rules[name]
-            line = f"{name:<22} {r.precision:5.2f} {r.recall:5.2f} {r.f1:5.2f} {r.support:4d}"
-            if self.judge is not None:
-                j, k = self.judge[name], self.kappa.get(name, math.nan)
-                kappa = "  n/a" if math.isnan(k) else f"{k:5.2f}"
-                line += f"   {j.precision:7.2f} {j.recall:5.2f} {j.f1:5.2f}   {kappa}"
-            lines.append(line)
-        if self.judge is not None:
-            lines.append(f"judge {self.judge_model}: {self.unparseable} unparseable or failed "
-                         "(counted as negative; left out of kappa)")
-        return "\n".join(lines)
+        lines = []
+        for name, split in self.splits.items():
+            tuned = "held out from tuning" if name == "test" else "the rules were tuned on it"
+            lines += [f"{self.pack} gold set, {name} split ({tuned}): {split.items} responses",
+                      head]
+            for label, r in split.rules.items():
+                line = (f"{label:<22} {r.coverage:5.2f} {r.precision:5.2f} {r.recall:5.2f} "
+                        f"{r.f1:5.2f} {r.support:4d}")
+                if split.judge is not None:
+                    j, k = split.judge[label], split.kappa.get(label, math.nan)
+                    kappa = "  n/a" if math.isnan(k) else f"{k:5.2f}"
+                    line += f"   {j.precision:7.2f} {j.recall:5.2f} {j.f1:5.2f}   {kappa}"
+                lines.append(line)
+            if split.judge is not None:
+                lines.append(f"judge {self.judge_model}: {split.unparseable} unparseable or "
+                             "failed (left out of its scores and of kappa)")
+            lines.append("")
+        return "\n".join(lines).rstrip()
 
 
-def evaluate(judge_model: str | None = None, *, path: str | Path = GOLD_PATH,
+def evaluate(judge_model: str | None = None, *, pack: str = GOLD_FAMILY,
              store: Any = None, progress: bool = False) -> Evaluation:
-    """Score the rules, and the judge ``judge_model`` when given, on the gold set."""
+    """Score the rules, and the judge ``judge_model`` when given, on each split of the pack's
+    gold set."""
     from workbench.classify.judge import Item, judge
-    from workbench.classify.rules import Context, classify
+    from workbench.classify.rules import classify
 
-    rows = load_gold(path)
-    context = Context.from_family(GOLD_FAMILY)
-    truth = [row["labels"] for row in rows]
-    ruled = [classify(row["response"], reasoning=row.get("reasoning", ""), context=context)
-             for row in rows]
-    result = Evaluation(items=len(rows), rules=per_label(truth, ruled))
-    if judge_model is None:
-        return result
-    items = [Item(row["response"], context, row.get("reasoning", "")) for row in rows]
-    judged = judge(items, judge_model, store=store, progress=progress)
-    result.judge = per_label(truth, judged)
-    result.judge_model = judge_model
-    known = [(r, j) for r, j in zip(ruled, judged, strict=True) if j.status == "ok"]
-    result.unparseable = len(rows) - len(known)
-    result.kappa = {name: cohens_kappa([bool(r.labels[name]) for r, _ in known],
-                                       [bool(j.labels[name]) for _, j in known])
-                    for name in LABELS}
+    found: Pack = load_pack(pack)
+    result = Evaluation(pack=found.name, splits={}, judge_model=judge_model)
+    for split in SPLITS:
+        rows = read_gold(found.gold_path(split), found.labels)
+        truth = [row["labels"] for row in rows]
+        contexts = [gold_context(row) for row in rows]
+        ruled = [classify(row["response"], reasoning=row.get("reasoning", ""), context=context)
+                 for row, context in zip(rows, contexts, strict=True)]
+        part = result.splits[split] = SplitEvaluation(
+            items=len(rows), rules=per_label(truth, ruled, found.labels))
+        if judge_model is None:
+            continue
+        items = [Item(row["response"], context, row.get("reasoning", ""))
+                 for row, context in zip(rows, contexts, strict=True)]
+        judged = judge(items, judge_model, store=store, progress=progress)
+        part.judge = per_label(truth, judged, found.labels)
+        known = [(r, j) for r, j in zip(ruled, judged, strict=True) if j.status == "ok"]
+        part.unparseable = len(rows) - len(known)
+        part.kappa = {name: kappa_where_decided([r.labels[name] for r, _ in known],
+                                                [j.labels[name] for _, j in known])
+                      for name in found.labels}
     return result
 
 
@@ -322,12 +393,11 @@ def evaluate_human(
         result.decided[name] = len(keys)
         rules = _predictions(ruled, keys, name)
         result.rules[name] = scores(truth, rules)
-        result.rules_kappa[name] = cohens_kappa(truth, rules)
+        result.rules_kappa[name] = kappa_where_decided(truth, rules)
         if judged is not None and result.judge is not None:
             verdicts = _predictions(judged, keys, name)
             result.judge[name] = scores(truth, verdicts)
-            known = [(t, v) for t, v in zip(truth, verdicts, strict=True) if v is not None]
-            result.judge_kappa[name] = cohens_kappa([t for t, _ in known], [v for _, v in known])
+            result.judge_kappa[name] = kappa_where_decided(truth, verdicts)
     return result
 
 

@@ -39,13 +39,15 @@ class Verdict:
     """Per label: positive (True), negative (False) or unknown (None), with evidence.
 
     ``source`` names who decided (``rules``, ``judge`` or a combination policy);
-    ``status`` is ``ok``, or ``unparseable`` when a judge's output could not be read.
+    ``status`` is ``ok``, or ``unparseable`` when a judge's output could not be read;
+    ``reasons`` says, for a label the rules abstained on, why they cannot tell.
     """
 
     labels: dict[str, bool | None]
     evidence: dict[str, tuple[Evidence, ...]] = field(default_factory=dict)
     source: str = "rules"
     status: str = "ok"
+    reasons: dict[str, str] = field(default_factory=dict)
 
     @property
     def positives(self) -> list[str]:
@@ -53,11 +55,14 @@ class Verdict:
         return [name for name, value in self.labels.items() if value]
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-safe: every label, and the evidence of the positive ones."""
+        """JSON-safe: every label, the evidence of the positive ones, and why each unknown
+        one is unknown (where a reason was given)."""
         return {
             "labels": dict(self.labels),
             "evidence": {name: [e.as_dict() for e in self.evidence.get(name, ())]
                          for name in self.positives},
+            "unknown": {name: self.reasons.get(name, "")
+                        for name, value in self.labels.items() if value is None},
             "source": self.source,
             "status": self.status,
         }

@@ -153,8 +153,7 @@ class Compare(SnapshotBox):
         (:meth:`_label`), so a first page never waits for the whole table."""
         known = [self._verdicts.get(key) for key in _keys(frame)]
         columns = pd.DataFrame([verdict or {} for verdict in known], index=frame.index,
-                               columns=[*LABELS, "evidence", "classified_by",
-                                        "classifier_status"])
+                               columns=_VERDICT)
         for name in _VERDICT:
             columns[name] = columns[name].astype("boolean" if name in LABELS else object)
         self._unlabelled = pd.Series([verdict is None for verdict in known], index=frame.index)
@@ -298,7 +297,7 @@ class Compare(SnapshotBox):
         return self._prompts[key]
 
 
-_VERDICT = [*LABELS, "evidence", "classified_by", "classifier_status"]
+_VERDICT = [*LABELS, "evidence", "unknown_because", "classified_by", "classifier_status"]
 """The columns the rules add to a row."""
 
 
