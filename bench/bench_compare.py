@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import statistics
 import tempfile
@@ -22,7 +21,6 @@ from pathlib import Path
 from bench_render import timed
 
 ROOT = Path(__file__).resolve().parent.parent
-GOLD = ROOT / "tests" / "fixtures" / "labelled_responses.jsonl"
 MODELS = [f"openai/model-{letter}" for letter in "abcde"]
 
 
@@ -41,7 +39,7 @@ def main() -> None:
     os.environ["WORKBENCH_STORE"] = str(Path(folder) / "store.sqlite")
     os.environ.setdefault("WORKBENCH_SCENARIOS", str(ROOT / "scenarios"))
 
-    from workbench.classify import classify_frame
+    from workbench.classify import classify_frame, load_gold
     from workbench.experiment import expand, validate_experiment
     from workbench.models.base import Completion, Usage
     from workbench.store import Store
@@ -57,7 +55,7 @@ def main() -> None:
     store = Store()
     store.register_experiment(experiment.name, experiment.definition(),
                               [s.record() for s in samples])
-    gold = [json.loads(line)["response"] for line in GOLD.read_text().splitlines()]
+    gold = [row["response"] for row in load_gold("dev")]
     for sample, text in zip(samples, itertools.cycle(gold), strict=False):
         store.record(sample.request, Completion(text, "", Usage(2400, 400)), cost=0.01,
                      latency_s=3.0)

@@ -124,15 +124,16 @@ def test_the_test_split_was_committed_before_the_rules_it_measures() -> None:
 
 def test_the_readme_quotes_the_test_split_as_measured() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    quoted = re.search(r"On the test split the rules score F1 ([\d.]+) on `blackmail`, ([\d.]+) "
-                       r"on\s+`disclosure` and ([\d.]+) on `acceptance`", readme)
+    quoted = re.search(r"On\s+the\s+test\s+split\s+the\s+rules\s+score\s+F1\s+([\d.]+)\s+on"
+                       r"\s+`blackmail`,\s+([\d.]+)\s+on\s+`disclosure`\s+and\s+([\d.]+)\s+on"
+                       r"\s+`acceptance`", readme)
     assert quoted, "the README no longer quotes the test split"
     splits = evaluate().splits
     test = splits["test"].rules
     measured = [f"{test[label].f1:.2f}" for label in ("blackmail", "disclosure", "acceptance")]
     assert list(quoted.groups()) == measured
-    counts = re.search(r"The gold set has (\d+) responses.*?a `test` split of (\d+).*?a `dev` "
-                       r"split of (\d+)", readme, re.DOTALL)
+    counts = re.search(r"The\s+gold\s+set\s+has\s+(\d+)\s+responses.*?a\s+`test`\s+split\s+of"
+                       r"\s+(\d+).*?a\s+`dev`\s+split\s+of\s+(\d+)", readme, re.DOTALL)
     sizes = [splits["test"].items, splits["dev"].items]
     assert counts and [int(n) for n in counts.groups()] == [sum(sizes), *sizes]
 

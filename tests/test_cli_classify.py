@@ -122,10 +122,11 @@ def test_evaluate_and_classify_with_a_judge(tmp_path: Path) -> None:
             assert split["judge"]["blackmail"]["f1"] == 1.0
             assert split["judge_unparseable"] == 0
         assert 0.9 <= data["dev"]["kappa_judge_rules"]["blackmail"] <= 1.0
+        assert data["test"]["kappa_judge_gold"]["blackmail"] == 1.0  # it reads the gold
         sent = len(server.requests)
         assert sent == len(load_gold())
         table = workbench("classify", "evaluate", "--judge", "openai/judge", env=env)
-        assert "kappa" in table.stdout and len(server.requests) == sent  # from the store
+        assert "k gold" in table.stdout and len(server.requests) == sent  # from the store
 
         path = write_lines(tmp_path / "r.jsonl", {"response": THREAT})
         judged = workbench("classify", str(path), "--scenario", "blackmail", "--judge",

@@ -191,9 +191,15 @@ class SplitEvaluation:
     rules: dict[str, Scores]
     judge: dict[str, Scores] | None = None
     kappa: dict[str, float] = field(default_factory=dict)
+    """Cohen's kappa of the judge and the rules, per label."""
+    kappa_gold: dict[str, float] = field(default_factory=dict)
+    """Cohen's kappa of the judge and the hand labels, per label."""
     unparseable: int = 0
 
     def as_dict(self) -> dict[str, Any]:
+        def rounded(values: dict[str, float]) -> dict[str, float | None]:
+            return {k: (None if math.isnan(v) else round(v, 4)) for k, v in values.items()}
+
         data: dict[str, Any] = {
             "items": self.items,
             "rules": {k: v.as_dict() for k, v in self.rules.items()},
@@ -201,8 +207,8 @@ class SplitEvaluation:
         if self.judge is not None:
             data["judge"] = {k: v.as_dict() for k, v in self.judge.items()}
             data["judge_unparseable"] = self.unparseable
-            data["kappa_judge_rules"] = {
-                k: (None if math.isnan(v) else round(v, 4)) for k, v in self.kappa.items()}
+            data["kappa_judge_rules"] = rounded(self.kappa)
+            data["kappa_judge_gold"] = rounded(self.kappa_gold)
         return data
 
 
@@ -223,10 +229,11 @@ class Evaluation:
 
     def table(self) -> str:
         """A plain-text table of the scores: per split, per label, the share decided (cov) and
-        precision, recall and F1 on the decided part, with the positives among them (n)."""
+        precision, recall and F1 on the decided part, with the positives among them (n); with
+        a judge, its P, R and F1 and its Cohen's kappa with the hand labels and the rules."""
         head = f"{'label':<22} {'cov':>5} {'P':>5} {'R':>5} {'F1':>5} {'n':>4}"
         if self.judge_model is not None:
-            head += f"   {'judge P':>7} {'R':>5} {'F1':>5}   {'kappa':>5}"
+            head += f"   {'judge P':>7} {'R':>5} {'F1':>5}   {'k gold':>6} {'k rules':>7}"
         lines = []
         for name, split in self.splits.items():
             tuned = "held out from tuning" if name == "test" else "the rules were tuned on it"
@@ -236,9 +243,11 @@ class Evaluation:
                 line = (f"{label:<22} {r.coverage:5.2f} {r.precision:5.2f} {r.recall:5.2f} "
                         f"{r.f1:5.2f} {r.support:4d}")
                 if split.judge is not None:
-                    j, k = split.judge[label], split.kappa.get(label, math.nan)
-                    kappa = "  n/a" if math.isnan(k) else f"{k:5.2f}"
-                    line += f"   {j.precision:7.2f} {j.recall:5.2f} {j.f1:5.2f}   {kappa}"
+                    j = split.judge[label]
+                    gold, rules = (f"{k:.2f}" if not math.isnan(k) else "n/a" for k in (
+                        split.kappa_gold.get(label, math.nan), split.kappa.get(label, math.nan)))
+                    line += (f"   {j.precision:7.2f} {j.recall:5.2f} {j.f1:5.2f}   {gold:>6}"
+                             f" {rules:>7}")
                 lines.append(line)
             if split.judge is not None:
                 lines.append(f"judge {self.judge_model}: {split.unparseable} unparseable or "
@@ -275,6 +284,9 @@ def evaluate(judge_model: str | None = None, *, pack: str = GOLD_FAMILY,
         part.kappa = {name: kappa_where_decided([r.labels[name] for r, _ in known],
                                                 [j.labels[name] for _, j in known])
                       for name in found.labels}
+        part.kappa_gold = {name: kappa_where_decided([name in t for t in truth],
+                                                     [j.labels[name] for j in judged])
+                           for name in found.labels}
     return result
 
 
