@@ -56,7 +56,7 @@ def test_migrations_are_applied_once_in_order(isolated_store: Path) -> None:
     again = Store()
     assert again.migrate() == []
     assert again.migrations() == [
-        "m001_initial", "m002_batches", "m003_claims", "m004_hand_labels"]
+        "m001_initial", "m002_batches", "m003_claims", "m004_hand_labels", "m005_verdicts"]
 
 
 def _open_at_once(path: str, barrier: multiprocessing.synchronize.Barrier) -> str | None:

@@ -99,6 +99,10 @@ def test_store_check_says_ok_and_recover_copies_what_is_readable(
 ) -> None:
     code, out, _ = invoke(capsys, "store", "check")
     assert code == 0 and out.strip() == f"{isolated_store}: ok"
+    with Store(isolated_store) as store:  # people's labels and classifiers' verdicts
+        key = store.results("cli")["request_hash"].iloc[0]
+        store.set_hand_label(key, "ana", "blackmail", "yes", note="threat")
+        store.save_verdicts("rules:test", {key: {"labels": {"blackmail": True}}})
     damage(isolated_store, (root_page(isolated_store, "responses") - 1) * PAGE, PAGE)
     before = isolated_store.read_bytes()
     recovered = tmp_path / "recovered.sqlite"
@@ -111,6 +115,9 @@ def test_store_check_says_ok_and_recover_copies_what_is_readable(
     with Store(recovered) as store:
         frame = store.results("cli")  # the experiment and its samples survive; answers are lost
         assert len(frame) == 4 and (frame["error"] == "not run").all()
+        assert [(h.label, h.value, h.note) for h in store.hand_labels([key])] == [
+            ("blackmail", "yes", "threat")]
+        assert store.verdicts("rules:test", [key]) == {key: {"labels": {"blackmail": True}}}
     code, _, err = invoke(capsys, "store", "recover", str(recovered))
     assert_one_line(code, err, "exists already")
 

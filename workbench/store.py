@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -171,8 +171,22 @@ def m004_hand_labels(db: sqlite3.Connection) -> None:
     )
 
 
+def m005_verdicts(db: sqlite3.Connection) -> None:
+    """Classifiers' verdicts on stored responses, so labels are worked out once per classifier
+    (its id names its version: a changed classifier never reads an old verdict)."""
+    db.execute(
+        """CREATE TABLE verdicts (
+            request_hash TEXT NOT NULL,     -- the response's key
+            classifier TEXT NOT NULL,       -- e.g. rules:blackmail@1+<digest of its source>
+            verdict TEXT NOT NULL,          -- JSON: labels, evidence, unknown, source, status
+            created REAL NOT NULL,
+            PRIMARY KEY (request_hash, classifier)
+        ) WITHOUT ROWID"""
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    m001_initial, m002_batches, m003_claims, m004_hand_labels,
+    m001_initial, m002_batches, m003_claims, m004_hand_labels, m005_verdicts,
 ]
 
 HAND_VALUES = ("yes", "no", "unsure")
@@ -733,6 +747,31 @@ class Store:
                                  "label responses the store holds") from None
             raise
 
+    def verdicts(self, classifier: str, hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The verdicts ``classifier`` gave the responses of ``hashes`` (those it gave), as
+        stored dicts, by hash."""
+        found: dict[str, dict[str, Any]] = {}
+        for part in _chunks(hashes):
+            rows = self._query(
+                "SELECT request_hash, verdict FROM verdicts WHERE classifier = ?"
+                f" AND request_hash IN ({','.join('?' * len(part))})",
+                [classifier, *part],
+            )
+            found.update((key, json.loads(verdict)) for key, verdict in rows)
+        return found
+
+    def save_verdicts(self, classifier: str, verdicts: Mapping[str, dict[str, Any]]) -> None:
+        """Store ``classifier``'s verdicts (JSON-safe dicts, by response hash) in one
+        transaction, replacing any it gave before."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO verdicts (request_hash, classifier, verdict, created)"
+                " VALUES (?, ?, ?, ?)",
+                [(key, classifier, json.dumps(verdict, ensure_ascii=False), now)
+                 for key, verdict in verdicts.items()],
+            )
+
     def hand_labels(
         self, hashes: Sequence[str] | None = None, labeller: str | None = None
     ) -> list[HandLabel]:
@@ -912,7 +951,7 @@ def open_store(store: Store | str | Path | None = None) -> Store:
 # Tables in the order their rows can be copied (those referenced first); claims are not copied.
 _RECOVERED_TABLES = (
     "prompts", "requests", "responses", "experiments", "experiment_samples", "batches",
-    "batch_requests",
+    "batch_requests", "hand_labels", "verdicts",
 )
 
 
