@@ -154,7 +154,7 @@ def test_store_made_before_batches_upgrades(
             old.record(request, Completion("kept", usage=Usage(3, 4)))
     with Store() as store:
         assert store.migrations() == [
-        "m001_initial", "m002_batches", "m003_claims", "m004_hand_labels"]
+            "m001_initial", "m002_batches", "m003_claims", "m004_hand_labels", "m005_verdicts"]
         assert store.responses([request.hash])[request.hash].text == "kept"
         assert store.open_batches("anthropic", [request.hash]) == {}
         store.record_batch("anthropic", "msgbatch_1", [request.hash, request.hash])

@@ -31,7 +31,8 @@ from workbench.classify.judge import (
     judge,
     parse_verdict,
 )
-from workbench.classify.labels import Evidence, Verdict
+from workbench.classify.labels import Evidence, Verdict, verdict_from_dict
+from workbench.classify.packs import load_pack
 from workbench.classify.packs.blackmail.labels import LABELS
 from workbench.classify.rules import Context, classify
 from workbench.errors import WorkbenchError
@@ -55,15 +56,51 @@ def classify_many(
     policy: str | None = None,
     store: Any = None,
     progress: bool = False,
+    keys: Sequence[str] | None = None,
 ) -> list[Verdict]:
     """Label every item: rules always, the judge when ``judge_model`` is given, combined by
-    ``policy`` (default ``rules`` without a judge, ``judge_over_rules`` with one)."""
+    ``policy`` (default ``rules`` without a judge, ``judge_over_rules`` with one).
+
+    Given a ``store`` and each item's response key (``keys``: request hashes), the rules'
+    verdicts are read from the store where these rules gave them before, and the new ones
+    are saved there: labelling a finished experiment again costs no rule work."""
     policy = check_policy(policy, judge_model)
-    ruled = [classify(i.text, reasoning=i.reasoning, context=i.context) for i in items]
+    ruled = _ruled(items, store, keys)
     if judge_model is None or policy == "rules":
         return ruled
-    judged = judge(items, judge_model, store=store, progress=progress)
+    # The responses the rules could not tell are sent to the judge first.
+    order = sorted(range(len(items)), key=lambda i: None not in ruled[i].labels.values())
+    judged_in_order = judge([items[i] for i in order], judge_model, store=store,
+                            progress=progress)
+    judged: list[Verdict] = [None] * len(items)  # type: ignore[list-item]
+    for i, verdict in zip(order, judged_in_order, strict=True):
+        judged[i] = verdict
     return [combine(r, j, policy) for r, j in zip(ruled, judged, strict=True)]
+
+
+def _ruled(items: Sequence[Item], store: Any, keys: Sequence[str] | None) -> list[Verdict]:
+    """The rules' verdicts of ``items``: from the store's verdicts where it has them (by key and
+    rules id), else worked out and saved."""
+    if store is None or keys is None:
+        return [classify(i.text, reasoning=i.reasoning, context=i.context) for i in items]
+    verdicts: list[Verdict | None] = [None] * len(items)
+    by_rules: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        by_rules.setdefault(load_pack(item.context.pack).rules_id, []).append(index)
+    for rules_id, indexes in by_rules.items():
+        stored = store.verdicts(rules_id, [keys[i] for i in indexes])
+        new: dict[str, dict[str, Any]] = {}
+        for i in indexes:
+            if keys[i] in stored:
+                verdicts[i] = verdict_from_dict(stored[keys[i]])
+                continue
+            item = items[i]
+            verdicts[i] = classify(item.text, reasoning=item.reasoning, context=item.context)
+            if item.text:  # an answer (no failure: a failed sample may be answered later)
+                new[keys[i]] = verdicts[i].as_dict()
+        if new:
+            store.save_verdicts(rules_id, new)
+    return [v for v in verdicts if v is not None]
 
 
 def classify_frame(
@@ -85,7 +122,9 @@ def classify_frame(
     (the rules abstained, or the judge gave none); ``unknown_because`` maps each unknown label
     to why; ``evidence`` maps each positive label to its quoted spans; ``classified_by``
     names the policy and ``classifier_status`` is ``ok`` or why the judge's verdict is unknown.
-    Rows without text (failed or not run) are classified as empty responses.
+    Rows without text (failed or not run) are classified as empty responses. With a
+    ``store`` and a ``request_hash`` column, the rules' verdicts are kept in the store and read
+    back while the rules are unchanged (see :func:`classify_many`).
     """
     import pandas as pd
 
@@ -101,8 +140,10 @@ def classify_frame(
             contexts[key] = Context.from_family(family, known)
         items.append(Item(_text(row.get(text_column)), contexts[key],
                           _text(row.get(reasoning_column))))
+    keys = ([str(k) for k in frame["request_hash"]]
+            if store is not None and "request_hash" in frame else None)
     verdicts = classify_many(items, judge_model=judge, policy=policy, store=store,
-                             progress=progress)
+                             progress=progress, keys=keys)
     out = frame.copy()
     for name in LABELS:
         out[name] = pd.array([v.labels.get(name) for v in verdicts], dtype="boolean")

@@ -68,6 +68,18 @@ class Verdict:
         }
 
 
+def verdict_from_dict(data: dict[str, Any]) -> Verdict:
+    """The verdict :meth:`Verdict.as_dict` wrote."""
+    return Verdict(
+        labels=dict(data["labels"]),
+        evidence={name: tuple(Evidence.from_dict(e) for e in quotes)
+                  for name, quotes in data.get("evidence", {}).items() if quotes},
+        source=data.get("source", "rules"),
+        status=data.get("status", "ok"),
+        reasons={k: v for k, v in data.get("unknown", {}).items() if v},
+    )
+
+
 def empty_verdict(labels: Iterable[str], source: str = "rules", status: str = "ok",
                   value: bool | None = False) -> Verdict:
     """A verdict with every one of ``labels`` set to ``value`` and no evidence."""

@@ -39,7 +39,8 @@ class LabelPanel(SnapshotBox):
 
     ``results`` is the table ``workbench.run`` / ``workbench.results`` return (rows with no
     response are left out); it is labelled by the rules, so their verdicts and evidence show
-    beside the marks. ``labeller`` names who labels (required before marking). ``labels``
+    beside the marks, and the responses on which the rules abstained come first. ``labeller``
+    names who labels (required before marking). ``labels``
     defaults to every label. The parts are attributes: ``controls`` (``labeller``, ``previous``,
     ``next``, ``position``, ``note``, ``keys`` and one toggle per label by its name), ``index``
     (the response shown, from 0), ``focus`` (the label the keys mark) and
@@ -59,11 +60,14 @@ class LabelPanel(SnapshotBox):
         answered = results[results["text"].notna()].reset_index(drop=True)
         if answered.empty:
             raise WorkbenchError("LabelPanel needs responses to label; these results have none")
-        self.frame = label_results(answered, scenario)
         self.labels = list(labels or LABELS)
         unknown = set(self.labels) - set(LABELS)
         if unknown:
             raise WorkbenchError(f"unknown labels {sorted(unknown)}; known: {', '.join(LABELS)}")
+        labelled = label_results(answered, scenario)
+        # The responses the rules could not tell come first: they most need a person.
+        undecided = labelled[self.labels].isna().any(axis=1)
+        self.frame = pd.concat([labelled[undecided], labelled[~undecided]]).reset_index(drop=True)
         self.store = open_store(store)
         self._index = 0
         self._focus = 0

@@ -15,6 +15,7 @@ registers it under the ``workbench.packs`` entry-point group, holding:
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -56,6 +57,13 @@ class Pack:
         the judge is told."""
         return (self.folder / "labels.md").read_text(encoding="utf-8")
 
+    @property
+    def rules_id(self) -> str:
+        """The rules' id in the store's verdicts: the pack's name and version and a digest of
+        the source that decides (the pack's modules, the shared rules, the email parser), so
+        that a verdict is never read back by rules that changed."""
+        return _rules_id(self.name, self.version, self.folder)
+
     def gold_path(self, split: str) -> Path:
         """The file of one split of the gold set."""
         if split not in SPLITS:
@@ -82,3 +90,13 @@ def built_in() -> list[str]:
     """The names of the packs that ship with the workbench."""
     here = Path(__file__).parent
     return sorted(p.name for p in here.iterdir() if (p / "__init__.py").is_file())
+
+
+@cache
+def _rules_id(name: str, version: str, folder: Path) -> str:
+    from workbench import actions
+    from workbench.classify import rules
+
+    sources = [*sorted(folder.glob("*.py")), Path(rules.__file__), Path(actions.__file__)]
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
+    return f"rules:{name}@{version}+{digest[:12]}"
