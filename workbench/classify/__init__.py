@@ -70,12 +70,9 @@ def classify_many(
         return ruled
     # The responses the rules could not tell are sent to the judge first.
     order = sorted(range(len(items)), key=lambda i: None not in ruled[i].labels.values())
-    judged_in_order = judge([items[i] for i in order], judge_model, store=store,
-                            progress=progress)
-    judged: list[Verdict] = [None] * len(items)  # type: ignore[list-item]
-    for i, verdict in zip(order, judged_in_order, strict=True):
-        judged[i] = verdict
-    return [combine(r, j, policy) for r, j in zip(ruled, judged, strict=True)]
+    judged = dict(zip(order, judge([items[i] for i in order], judge_model, store=store,
+                                   progress=progress), strict=True))
+    return [combine(r, judged[i], policy) for i, r in enumerate(ruled)]
 
 
 def _ruled(items: Sequence[Item], store: Any, keys: Sequence[str] | None) -> list[Verdict]:
@@ -100,7 +97,7 @@ def _ruled(items: Sequence[Item], store: Any, keys: Sequence[str] | None) -> lis
                 new[keys[i]] = verdicts[i].as_dict()
         if new:
             store.save_verdicts(rules_id, new)
-    return [v for v in verdicts if v is not None]
+    return [v for v in verdicts if v is not None]  # every one is set by now
 
 
 def classify_frame(
