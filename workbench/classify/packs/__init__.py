@@ -1,8 +1,9 @@
 """Classification packs: what a scenario family's labels mean and how they are decided.
 
-A family names its pack in ``classification: pack:`` of its ``scenario.yaml`` (by default the
-pack named like the family). A pack is a Python package, here or in another distribution that
-registers it under the ``workbench.packs`` entry-point group, holding:
+A family names its pack in ``classification: pack:`` of its ``scenario.yaml`` (by default
+``blackmail``, the schema every family had before packs). A pack is a Python package, here or
+in another distribution that registers it under the ``workbench.packs`` entry-point group,
+holding:
 
 - ``PACK``, a :class:`Pack`: its labels with one-line definitions (display order), which label
   is the primary harmful one, which labels read the final answer, the reasoning or both, and
