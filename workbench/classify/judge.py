@@ -37,7 +37,7 @@ from typing import Any
 
 from workbench.actions import parse_response
 from workbench.classify.labels import Evidence, Verdict, empty_verdict, locate
-from workbench.classify.packs import Pack, load_pack
+from workbench.classify.packs import load_pack
 from workbench.classify.rules import Context
 from workbench.errors import WorkbenchError
 from workbench.models.base import GenerationParams, Request
@@ -238,6 +238,7 @@ def parse_verdict(output: str, item: Item) -> Verdict:
     if not isinstance(raw, dict):
         raise Unparseable("'labels' is not an object")
     pack = load_pack(item.context.pack)
+    private = parse_response(item.text).scratchpad_spans
     labels: dict[str, bool | None] = {}
     evidence: dict[str, tuple[Evidence, ...]] = {}
     for name in pack.labels:
@@ -248,27 +249,27 @@ def parse_verdict(output: str, item: Item) -> Verdict:
         labels[name] = _flag(verdict)
         quotes = entry.get("quote", "") if isinstance(entry, dict) else ""
         if labels[name]:
-            evidence[name] = _locate_quotes(quotes, item, name, pack)
+            evidence[name] = _locate_quotes(quotes, item, name in pack.action_labels, private)
     return Verdict(labels, {k: v for k, v in evidence.items() if v}, "judge")
 
 
-def _locate_quotes(quotes: Any, item: Item, label: str, pack: Pack) -> tuple[Evidence, ...]:
-    """Evidence for the judge's quotes that are really where ``label`` is decided: the final
-    answer for an action label, the reasoning (scratchpad, separate reasoning, prose) for a
-    reasoning label, anywhere for the rest. Other quotes are dropped."""
+def _locate_quotes(quotes: Any, item: Item, action: bool,
+                   private: Sequence[tuple[int, int]]) -> tuple[Evidence, ...]:
+    """Evidence for the judge's quotes that are really where their label is decided: for an
+    ``action`` label the final answer (outside the ``private`` scratchpad spans), else the
+    response or the separate reasoning. Other quotes are dropped."""
     if isinstance(quotes, str):
         quotes = [quotes]
     if not isinstance(quotes, list):
         return ()
-    private = parse_response(item.text).scratchpad_spans
     found = []
     for quote in quotes:
         for part in re.split(r"\s*(?:\.\.\.|…)\s*", str(quote)):
             where = locate(item.text, part.strip(" \"'"))
             inside = where is not None and any(s <= where[0] < e for s, e in private)
-            if where and not (label in pack.action_labels and inside):
+            if where and not (action and inside):
                 found.append(Evidence(item.text[where[0]:where[1]], *where, "response"))
-            elif label not in pack.action_labels and item.reasoning:
+            elif not action and item.reasoning:
                 where = locate(item.reasoning, part.strip(" \"'"))
                 if where:
                     found.append(Evidence(item.reasoning[where[0]:where[1]], *where, "reasoning"))
