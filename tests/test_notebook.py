@@ -15,6 +15,9 @@ import pandas as pd
 import pytest
 from servers import FakeServer
 
+from workbench.classify.packs import load_pack
+from workbench.store import Store
+
 REPO = Path(__file__).resolve().parent.parent
 PLANTED_KEYS = {
     "ANTHROPIC_API_KEY": "sk-ant-PLANTED-0b6c1f5e9d2a4c7e8f31",
@@ -127,6 +130,9 @@ def test_notebook_runs_on_the_embedded_model_into_a_complete_run_folder(
     assert manifest["experiment_file"] == EMBEDDED
     assert manifest["tokens"]["output_tokens"] == int(results["output_tokens"].sum()) > 0
     assert {"blackmail", "disclosure", "evidence"} <= set(results.columns)
+    with Store(isolated_store) as store:  # the notebook keeps the rules' verdicts
+        kept = store.verdicts(load_pack("blackmail").rules_id, list(results["request_hash"]))
+        assert set(kept) == set(results["request_hash"])
 
     page = (out / "report.html").read_text()
     assert remote_resources(page) == []
