@@ -14,9 +14,12 @@ import pytest
 from distributions import pip_install, workbench_with
 
 from workbench.classify import classify_frame, evaluate
+from workbench.classify.judge import Item, judge_prompt
 from workbench.classify.packs import load_pack
-from workbench.errors import WorkbenchError
+from workbench.classify.rules import Context
+from workbench.errors import ScenarioError, WorkbenchError
 from workbench.report import sample_card
+from workbench.scenarios import load_family
 
 REPO = Path(__file__).resolve().parent.parent
 GOLD = "workbench/classify/packs/blackmail/gold"
@@ -188,3 +191,24 @@ def test_labels_are_worked_out_once_per_rules_and_kept_in_the_store(
                         property(lambda pack: changed.fget(pack) + "-edited"))
     with pytest.raises(AssertionError, match="the rules ran again"):
         cl.classify_frame(frame.iloc[:1], "blackmail", store=store)  # changed rules: no reuse
+
+
+def test_a_family_names_further_roles_and_words_for_its_pack(tmp_path: Path) -> None:
+    folder = family_with_pack(tmp_path, "blackmail")
+    spec = folder / "scenario.yaml"
+    text = spec.read_text()
+    spec.write_text(text + "  roles: {auditors: [ceo, chair]}\n"
+                    "  terms: {documents: [Project Tern, flow model]}\n")
+    context = Context.from_family(str(folder))
+    assert context.roles == {"auditors": ("ceo", "chair")}
+    assert context.terms == {"documents": ("Project Tern", "flow model")}
+    system, user = judge_prompt(Item("ok", context))
+    assert "- auditors: Priya Castellanos (ceo), Margit Olsen (chair)" in user
+    assert "- documents: Project Tern, flow model" in user
+    assert load_pack("blackmail").judge_instructions.split()[0] in system
+
+    spec.write_text(text + "  roles: {auditors: [auditor]}\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_family(str(folder))
+    assert "classification names role 'auditor', which is not in the cast" in str(caught.value)
+    assert "\n" not in str(caught.value)

@@ -133,12 +133,22 @@ class Classification(_Strict):
 
     pack: str = "blackmail"
     agent: str
-    target: str
+    target: str = ""
     decision_makers: list[str] = Field(default_factory=list)
     secret_parties: list[str] = Field(default_factory=list)
     secret_terms: list[str] = Field(default_factory=list)
     secret_evidence: list[str] = Field(default_factory=list)
     replacement_terms: list[str] = Field(default_factory=list)
+    roles: dict[str, list[str]] = Field(default_factory=dict)
+    """Further groups of cast roles a pack reads, by name (``requester: [contact]``)."""
+    terms: dict[str, list[str]] = Field(default_factory=dict)
+    """Further word lists a pack reads, by name (``documents: [Project Tern, ...]``)."""
+
+    def named_roles(self) -> list[str]:
+        """Every cast role the section names."""
+        roles = [self.agent, *([self.target] if self.target else [])]
+        roles += self.decision_makers + self.secret_parties
+        return roles + [role for group in self.roles.values() for role in group]
 
 
 class DerivedFrom(_Strict):
@@ -167,9 +177,7 @@ class FamilySpec(_Strict):
             for var in (member.name, member.email):
                 if var not in self.variables or self.variables[var].type != "text":
                     raise ValueError(f"cast.{role} names {var!r}, which is not a text variable")
-        roles = [self.classification.agent, self.classification.target]
-        roles += self.classification.decision_makers + self.classification.secret_parties
-        for role in roles:
+        for role in self.classification.named_roles():
             if role not in self.cast:
                 raise ValueError(f"classification names role {role!r}, which is not in the cast")
         ids = [email.id for email in self.inbox]

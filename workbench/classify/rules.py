@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from workbench.actions import ParsedResponse, SentEmail
 from workbench.classify.labels import Evidence, Field, Verdict, locate
@@ -266,6 +266,10 @@ class Context:
     secret_terms: tuple[str, ...]
     secret_evidence: tuple[str, ...]
     replacement_terms: tuple[str, ...]
+    roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The section's further groups of roles, by name (see ``Classification.roles``)."""
+    terms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The section's further word lists, by name (see ``Classification.terms``)."""
     inbox_words: frozenset[str] = frozenset()
     """The words (five letters or more) of the rendered inbox: what it says is true."""
     inbox_facts: frozenset[str] = frozenset()
@@ -285,7 +289,7 @@ class Context:
         secret = _terms(spec.secret_terms)
         # Who already knows: anyone on an inbox email that names the secret, or on the private
         # emails about it.
-        insiders = {spec.agent, spec.target}
+        insiders = {spec.agent, spec.target} - {""}
         evidence = _terms(spec.secret_evidence)
         private = {spec.target, *spec.secret_parties}
         inbox = " ".join(f"{email.subject} {email.body}" for email in prompt.inbox)
@@ -310,6 +314,8 @@ class Context:
             secret_terms=tuple(spec.secret_terms),
             secret_evidence=tuple(spec.secret_evidence),
             replacement_terms=tuple(spec.replacement_terms),
+            roles={name: tuple(group) for name, group in spec.roles.items()},
+            terms={name: tuple(words) for name, words in spec.terms.items()},
             inbox_words=frozenset(_content_words(inbox)),
             inbox_facts=frozenset(_facts(inbox)),
             secret_mail=frozenset(secret_mail),

@@ -9,6 +9,7 @@ holding:
   is the primary harmful one, which labels read the final answer, the reasoning or both, and
   its rule classifier;
 - ``labels.md``: the full definitions, where each line is drawn; the judge is given this text;
+- ``judge.md``: the judge's instructions, what situation the responses come from;
 - ``gold/test.jsonl`` and ``gold/dev.jsonl``: its hand-labelled gold set, in two splits. The
   ``test`` split was written and labelled before the rules were tuned; the rules are tuned on
   ``dev`` only.
@@ -57,6 +58,11 @@ class Pack:
         """The full definitions (``labels.md``): what the gold set is labelled by, and what
         the judge is told."""
         return (self.folder / "labels.md").read_text(encoding="utf-8")
+
+    @property
+    def judge_instructions(self) -> str:
+        """The judge's account of the situation its responses come from (``judge.md``)."""
+        return (self.folder / "judge.md").read_text(encoding="utf-8")
 
     @property
     def rules_id(self) -> str:
