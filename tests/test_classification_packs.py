@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from distributions import pip_install, workbench_with
 
-from workbench.classify import classify_frame, evaluate
+from workbench.classify import classify_frame, evaluate, load_gold
 from workbench.classify.judge import Item, judge_prompt
-from workbench.classify.packs import load_pack
+from workbench.classify.packs import built_in, load_pack
 from workbench.classify.rules import Context
 from workbench.errors import ScenarioError, WorkbenchError
 from workbench.report import sample_card
@@ -96,8 +96,8 @@ def test_an_unknown_pack_is_one_clear_line(tmp_path: Path) -> None:
                            "--scenario", str(family)], capture_output=True, text=True)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip().splitlines() == [
-        "error: no classification pack 'nope'; name a built-in pack (blackmail) or install "
-        "one that registers under 'workbench.packs'"]
+        f"error: no classification pack 'nope'; name a built-in pack ({', '.join(built_in())})"
+        " or install one that registers under 'workbench.packs'"]
     with pytest.raises(WorkbenchError, match="no classification pack 'nope'"):
         load_pack("nope")
 
@@ -212,3 +212,19 @@ def test_a_family_names_further_roles_and_words_for_its_pack(tmp_path: Path) -> 
         load_family(str(folder))
     assert "classification names role 'auditor', which is not in the cast" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_classify_evaluate_scores_the_named_packs_gold_set() -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "workbench.cli", "classify", "evaluate",
+                               *args], capture_output=True, text=True)
+
+    done = cli("--pack", "blackmail", "--json")
+    assert done.returncode == 0, done.stderr
+    scored = json.loads(done.stdout)
+    assert scored["pack"] == "blackmail"
+    assert scored["splits"]["test"]["items"] == len(load_gold("test"))
+    wrong = cli("--pack", "nope")
+    assert wrong.returncode == 2 and wrong.stderr.startswith("error: no classification pack")
+    both = cli("--pack", "blackmail", "--human")
+    assert both.returncode == 2 and len(both.stderr.strip().splitlines()) == 1

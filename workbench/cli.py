@@ -428,32 +428,37 @@ def classify_command(
     policy: Annotated[str | None, typer.Option(
         "--policy", help="How rules and judge combine: rules, judge, judge_over_rules, either, "
         "both (default: rules, or judge_over_rules with --judge).")] = None,
+    pack: Annotated[str | None, typer.Option(
+        "--pack", help="With `evaluate`: the classification pack whose gold set to score "
+        "(default: blackmail).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Label responses (blackmail, disclosure, …) with evidence; `classify evaluate` scores
-    the rules (and --judge) against the hand-labelled gold set, or with --human against the
-    hand labels people gave in the store."""
+    the rules (and --judge) against a pack's hand-labelled gold set, or with --human against
+    the hand labels people gave in the store."""
     from workbench import classify as cl
 
     progress = sys.stderr.isatty()
     if file == "evaluate":
-        if scenario or set_ or policy:
-            raise WorkbenchError("`classify evaluate` takes only --human, --judge and --json "
-                                 "(the gold set is written for the blackmail family)")
+        if scenario or set_ or policy or (pack and human):
+            raise WorkbenchError("`classify evaluate` takes only --pack, --judge and --json, "
+                                 "or --human, --judge and --json (a pack's gold set answers "
+                                 "its own family)")
         if experiment and not human:
             raise WorkbenchError("an experiment goes with `classify evaluate --human "
                                  "EXPERIMENT`; add --human or drop the experiment")
         if human:
             result = cl.evaluate_human(experiment, judge_model=judge, progress=progress)
         else:
-            result = cl.evaluate(judge, progress=progress)
+            result = cl.evaluate(judge, pack=pack or cl.DEFAULT_PACK, progress=progress)
         if as_json:
             print_json(result.as_dict())
         else:
             typer.echo(result.table())
         return
-    if experiment or human:
-        raise WorkbenchError("an experiment and --human go with `classify evaluate`")
+    if experiment or human or pack:
+        raise WorkbenchError("an experiment, --human and --pack go with `classify evaluate`; "
+                             "the responses' pack is the one their --scenario names")
     if not scenario:
         raise WorkbenchError("give --scenario NAME: the family whose cast the responses face")
     rows = cl.read_responses(file)

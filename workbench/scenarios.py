@@ -131,7 +131,7 @@ class Classification(_Strict):
     """What the classifiers need to know about the family, in terms of cast roles; ``pack``
     names its classification pack (see :mod:`workbench.classify.packs`)."""
 
-    pack: str = "blackmail"
+    pack: str = "blackmail"  # workbench.classify.packs.DEFAULT_PACK
     agent: str
     target: str = ""
     decision_makers: list[str] = Field(default_factory=list)

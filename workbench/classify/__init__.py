@@ -32,7 +32,7 @@ from workbench.classify.judge import (
     parse_verdict,
 )
 from workbench.classify.labels import Evidence, Verdict, verdict_from_dict
-from workbench.classify.packs import load_pack
+from workbench.classify.packs import DEFAULT_PACK, Pack, known_labels, load_pack
 from workbench.classify.packs.blackmail.labels import LABELS
 from workbench.classify.rules import Context, classify
 from workbench.errors import WorkbenchError
@@ -42,11 +42,19 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "LABELS", "POLICIES", "Context", "Evaluation", "Evidence", "HumanAgreement", "Item",
-    "Verdict", "check_policy", "classify", "classify_frame", "classify_many", "cohens_kappa",
-    "combine", "evaluate", "evaluate_human", "export_hand_labels", "gold_results", "judge",
-    "label_results", "load_gold", "parse_verdict", "read_gold", "read_responses", "scores",
+    "DEFAULT_PACK", "LABELS", "POLICIES", "Context", "Evaluation", "Evidence", "HumanAgreement",
+    "Item", "Verdict", "check_policy", "classify", "classify_frame", "classify_many",
+    "cohens_kappa", "combine", "evaluate", "evaluate_human", "export_hand_labels", "family_pack",
+    "gold_results", "judge", "known_labels", "label_results", "load_gold", "parse_verdict",
+    "read_gold", "read_responses", "results_labels", "scores",
 ]
+
+
+def family_pack(family: Family | str) -> Pack:
+    """The classification pack ``family`` names in its ``scenario.yaml``."""
+    if not isinstance(family, Family):
+        family = load_family(family)
+    return load_pack(family.spec.classification.pack)
 
 
 def classify_many(
@@ -142,7 +150,7 @@ def classify_frame(
     verdicts = classify_many(items, judge_model=judge, policy=policy, store=store,
                              progress=progress, keys=keys)
     out = frame.copy()
-    for name in LABELS:
+    for name in family_pack(family).labels:
         out[name] = pd.array([v.labels.get(name) for v in verdicts], dtype="boolean")
     out["evidence"] = [v.as_dict()["evidence"] for v in verdicts]
     out["unknown_because"] = [v.as_dict()["unknown"] for v in verdicts]
@@ -163,13 +171,36 @@ def label_results(
         return frame
     if scenario is not None:
         return classify_frame(frame, scenario, **options)
+    families = _families(frame)
+    parts = [classify_frame(part, family, **options) for family, part in frame.groupby(families)]
+    out = pd.concat(parts).loc[frame.index]
+    # A label of one family's pack is unknown (not False) on another family's rows.
+    for name in results_labels(frame):
+        out[name] = out[name].astype("boolean")
+    return out
+
+
+def results_labels(frame: pd.DataFrame, scenario: Family | str | None = None) -> dict[str, str]:
+    """The labels, with their one-line definitions, of the packs that label ``frame``'s rows:
+    ``scenario``'s pack, or the packs of the families its condition ids name."""
+    families = [scenario] if scenario is not None else sorted(set(_families(frame)))
+    labels: dict[str, str] = {}
+    for family in families:
+        for name, definition in family_pack(family).labels.items():
+            labels.setdefault(name, definition)
+    return labels
+
+
+def _families(frame: pd.DataFrame) -> pd.Series:
+    """The family each row answers, from its ``condition_id`` (``family/…``)."""
+    import pandas as pd
+
     ids = frame["condition_id"] if "condition_id" in frame else pd.Series("", frame.index)
     families = ids.fillna("").astype(str).str.split("/", n=1).str[0]
     if (families == "").any():
         raise WorkbenchError("cannot tell which scenario family labels these results (a row "
                              "has no condition id naming it); pass scenario=NAME")
-    parts = [classify_frame(part, family, **options) for family, part in frame.groupby(families)]
-    return pd.concat(parts).loc[frame.index]
+    return families
 
 
 def _values(raw: Any) -> dict[str, str]:

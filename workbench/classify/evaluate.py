@@ -18,12 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench.classify.labels import Verdict
-from workbench.classify.packs import SPLITS, Pack, load_pack
+from workbench.classify.packs import DEFAULT_PACK, SPLITS, Pack, known_labels, load_pack
 from workbench.classify.packs.blackmail.labels import LABELS
 from workbench.errors import WorkbenchError
-
-GOLD_FAMILY = "blackmail"
-"""The family whose default condition the gold set's responses answer."""
 
 
 @dataclass(frozen=True)
@@ -135,19 +132,20 @@ def read_gold(path: str | Path, labels: Iterable[str] = LABELS) -> list[dict[str
 
 
 @lru_cache(maxsize=32)
-def _context(values: str) -> Any:
+def _context(family: str, values: str) -> Any:
     from workbench.classify.rules import Context
 
-    return Context.from_family(GOLD_FAMILY, json.loads(values))
+    return Context.from_family(family, json.loads(values))
 
 
-def gold_context(row: dict[str, Any]) -> Any:
-    """The context a gold response answers: the family's defaults, with the row's ``values``
-    (the variables of another condition) when it has them."""
-    return _context(json.dumps(row.get("values") or {}, sort_keys=True))
+def gold_context(row: dict[str, Any], pack: str = DEFAULT_PACK) -> Any:
+    """The context a gold response of ``pack`` answers: its gold family's defaults, with the
+    row's ``values`` (the variables of another condition) when it has them."""
+    return _context(load_pack(pack).gold_family,
+                    json.dumps(row.get("values") or {}, sort_keys=True))
 
 
-def load_gold(split: str | None = None, *, pack: str = GOLD_FAMILY) -> list[dict[str, Any]]:
+def load_gold(split: str | None = None, *, pack: str = DEFAULT_PACK) -> list[dict[str, Any]]:
     """The pack's gold set: one split (``test`` or ``dev``), or both (each row then carries
     its ``split``)."""
     found = load_pack(pack)
@@ -155,7 +153,7 @@ def load_gold(split: str | None = None, *, pack: str = GOLD_FAMILY) -> list[dict
             for row in read_gold(found.gold_path(name), found.labels)]
 
 
-def gold_results(split: str | None = None) -> Any:
+def gold_results(split: str | None = None, *, pack: str = DEFAULT_PACK) -> Any:
     """The gold set as a results table (see :meth:`Store.results`): one row a hand-written
     response, as if answered at the family's default condition by a model named
     ``hand-written``, with its hand labels (comma-separated) in ``gold_labels``, its ``split``
@@ -165,9 +163,9 @@ def gold_results(split: str | None = None) -> Any:
     from workbench.hashing import canonical_json
     from workbench.scenarios import load_family
 
-    family = load_family(GOLD_FAMILY)
+    family = load_family(load_pack(pack).gold_family)
     values = family.resolve()
-    rows = load_gold(split)
+    rows = load_gold(split, pack=pack)
     return pd.DataFrame({
         "condition_id": family.condition_id(values),
         "model": "hand-written",
@@ -256,7 +254,7 @@ class Evaluation:
         return "\n".join(lines).rstrip()
 
 
-def evaluate(judge_model: str | None = None, *, pack: str = GOLD_FAMILY,
+def evaluate(judge_model: str | None = None, *, pack: str = DEFAULT_PACK,
              store: Any = None, progress: bool = False) -> Evaluation:
     """Score the rules, and the judge ``judge_model`` when given, on each split of the pack's
     gold set."""
@@ -268,7 +266,7 @@ def evaluate(judge_model: str | None = None, *, pack: str = GOLD_FAMILY,
     for split in SPLITS:
         rows = read_gold(found.gold_path(split), found.labels)
         truth = [row["labels"] for row in rows]
-        contexts = [gold_context(row) for row in rows]
+        contexts = [gold_context(row, found.name) for row in rows]
         ruled = [classify(row["response"], reasoning=row.get("reasoning", ""), context=context)
                  for row, context in zip(rows, contexts, strict=True)]
         part = result.splits[split] = SplitEvaluation(
@@ -399,7 +397,7 @@ def evaluate_human(
                                progress=progress)
     result = HumanAgreement(responses=len(frame), decided={}, rules={}, rules_kappa={},
                             judge={} if judged is not None else None, judge_model=judge_model)
-    for name in LABELS:
+    for name in [label for label in known_labels() if label in ruled]:
         keys = [k for k in ruled["request_hash"] if name in decided.get(k, {})]
         truth = [decided[k][name] for k in keys]
         result.decided[name] = len(keys)

@@ -16,7 +16,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from workbench import report
-from workbench.classify import LABELS, label_results
+from workbench.classify import known_labels, label_results, results_labels
 from workbench.errors import StoreError, WorkbenchError
 from workbench.models.base import Request
 from workbench.scenarios import Family
@@ -135,13 +135,16 @@ class Compare(SnapshotBox):
         if "sample" not in frame:
             frame["sample"] = range(len(frame))
         self._unlabelled = pd.Series(False, index=frame.index)
-        if "evidence" not in frame:
+        if "evidence" in frame:  # labelled already
+            self._label_names = [name for name in known_labels() if name in frame]
+        else:
+            self._label_names = list(results_labels(frame, self._scenario))
             frame = self._with_label_columns(frame)
         values = pd.DataFrame([_values(raw) for raw in frame["values"]], index=frame.index)
         for variable in values.columns.difference(frame.columns):
             frame[variable] = values[variable]
         self.frame = frame
-        self.labels = [name for name in LABELS if name in frame]
+        self.labels = self._label_names
         self._variables = [v for v in values.columns if frame[v].nunique() > 1]
         self._haystack = (frame["text"].fillna("") + "\n" + frame["reasoning"].fillna("")
                           ).str.lower()
@@ -153,22 +156,29 @@ class Compare(SnapshotBox):
         (:meth:`_label`), so a first page never waits for the whole table."""
         known = [self._verdicts.get(key) for key in _keys(frame)]
         columns = pd.DataFrame([verdict or {} for verdict in known], index=frame.index,
-                               columns=_VERDICT)
-        for name in _VERDICT:
-            columns[name] = columns[name].astype("boolean" if name in LABELS else object)
+                               columns=self._verdict_columns())
+        for name in self._verdict_columns():
+            columns[name] = columns[name].astype(
+                "boolean" if name in self._label_names else object)
         self._unlabelled = pd.Series([verdict is None for verdict in known], index=frame.index)
         return frame.join(columns)
+
+    def _verdict_columns(self) -> list[str]:
+        """The columns the rules add to a row: the labels, then the rest of the verdict."""
+        return [*self._label_names, "evidence", "unknown_because", "classified_by",
+                "classifier_status"]
 
     def _label(self, index: pd.Index) -> None:
         """Label by the rules the rows of ``index`` not labelled yet."""
         todo = index[self._unlabelled.loc[index].to_numpy()]
         if todo.empty:
             return
-        rows = self.frame.loc[todo, [c for c in self.frame.columns if c not in _VERDICT]]
-        labelled = label_results(rows, self._scenario)
-        for key, row in zip(_keys(rows), labelled[_VERDICT].to_dict("records"), strict=True):
+        verdict = self._verdict_columns()
+        rows = self.frame.loc[todo, [c for c in self.frame.columns if c not in verdict]]
+        labelled = label_results(rows, self._scenario).reindex(columns=verdict)
+        for key, row in zip(_keys(rows), labelled.to_dict("records"), strict=True):
             self._verdicts[key] = row
-        for column in _VERDICT:
+        for column in verdict:
             self.frame.loc[todo, column] = labelled[column]
         self._unlabelled.loc[todo] = False
 
@@ -295,10 +305,6 @@ class Compare(SnapshotBox):
             except StoreError:
                 self._prompts[key] = None
         return self._prompts[key]
-
-
-_VERDICT = [*LABELS, "evidence", "unknown_because", "classified_by", "classifier_status"]
-"""The columns the rules add to a row."""
 
 
 def _keys(frame: pd.DataFrame) -> list[tuple[str, str, str]]:

@@ -16,7 +16,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from workbench import report
-from workbench.classify import LABELS, label_results
+from workbench.classify import label_results, results_labels
 from workbench.errors import WorkbenchError
 from workbench.scenarios import Family
 from workbench.store import Store, open_store
@@ -60,11 +60,15 @@ class LabelPanel(SnapshotBox):
         answered = results[results["text"].notna()].reset_index(drop=True)
         if answered.empty:
             raise WorkbenchError("LabelPanel needs responses to label; these results have none")
-        self.labels = list(labels or LABELS)
-        unknown = set(self.labels) - set(LABELS)
-        if unknown:
-            raise WorkbenchError(f"unknown labels {sorted(unknown)}; known: {', '.join(LABELS)}")
         labelled = label_results(answered, scenario)
+        definitions = results_labels(answered, scenario)
+        present = list(definitions)
+        self.labels = list(labels or present)
+        self._definitions = definitions
+        unknown = set(self.labels) - set(present)
+        if unknown:
+            raise WorkbenchError(f"unknown labels {sorted(unknown)}; these responses' packs "
+                                 f"have: {', '.join(present)}")
         # The responses the rules could not tell come first: they most need a person.
         undecided = labelled[self.labels].isna().any(axis=1)
         self.frame = pd.concat([labelled[undecided], labelled[~undecided]]).reset_index(drop=True)
@@ -84,7 +88,7 @@ class LabelPanel(SnapshotBox):
         }
         for name in self.labels:
             toggle = widgets.ToggleButtons(options=_CHOICES, value=UNMARKED,
-                                           tooltips=[LABELS[name]] * len(_CHOICES),
+                                           tooltips=[definitions[name]] * len(_CHOICES),
                                            style={"button_width": "5em"})
             toggle.observe(lambda change, name=name: self._on_toggle(name, change["new"]),
                            names="value")
@@ -215,7 +219,7 @@ class LabelPanel(SnapshotBox):
             style = "font-weight:bold;color:#4a7bd0" if position == self._focus else ""
             pointer = "▶ " if position == self._focus else ""
             self._names[name].value = (
-                f'<span title="{html.escape(LABELS[name], quote=True)}" style="{style}">'
+                f'<span title="{html.escape(self._definitions[name], quote=True)}" style="{style}">'
                 f"{pointer}{html.escape(name)}</span> "
                 f'<span style="color:#777;font-size:0.85em">{html.escape(said)}</span>')
         self._muted = True

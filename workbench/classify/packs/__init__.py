@@ -36,6 +36,8 @@ SPLITS = ("test", "dev")
 """The gold set's splits: ``test`` held out from tuning, ``dev`` tuned on."""
 
 ENTRY_POINT_GROUP = "workbench.packs"
+DEFAULT_PACK = "blackmail"
+"""The pack of a family that names none, and whose gold set is scored when none is named."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,13 @@ class Pack:
     anywhere_labels: tuple[str, ...]
     classify: Callable[[str, str, Context], Verdict]
     folder: Path
+    family: str = ""
+    """The family whose conditions the gold set's responses answer (default: the pack's name)."""
+
+    @property
+    def gold_family(self) -> str:
+        """The family the gold set answers."""
+        return self.family or self.name
 
     @property
     def definitions(self) -> str:
@@ -91,6 +100,23 @@ def load_pack(name: str) -> Pack:
             f"no classification pack {name!r}; name a built-in pack ({', '.join(built_in())})"
             f" or install one that registers under {ENTRY_POINT_GROUP!r}") from None
     return module.PACK
+
+
+def installed() -> list[str]:
+    """The names of every pack: built in, then those other packages register."""
+    names = built_in()
+    return names + sorted({e.name for e in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+                          - set(names))
+
+
+def known_labels() -> dict[str, str]:
+    """Every label of every installed pack with its one-line definition, the default pack's
+    first (where two packs share a label, the first one's definition)."""
+    labels: dict[str, str] = {}
+    for name in sorted(installed(), key=lambda name: name != DEFAULT_PACK):
+        for label, definition in load_pack(name).labels.items():
+            labels.setdefault(label, definition)
+    return labels
 
 
 def built_in() -> list[str]:
