@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -328,3 +329,50 @@ def test_the_judge_gets_the_responses_the_rules_cannot_tell_first(
     verdicts = cl.classify_many(items, judge_model="openai/judge", policy="either")
     assert sent[0] == veiled and sorted(sent) == sorted(item.text for item in items)
     assert [v.labels["blackmail"] for v in verdicts] == [False, True, True]  # in item order
+
+
+def test_judge_verdicts_are_kept_in_the_store_by_model_and_prompt(
+    serve, context: Context, isolated_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import workbench.classify as cl
+    from workbench.classify.judge import judge_id
+    from workbench.classify.packs import Pack
+    from workbench.store import Store
+
+    failing = {"on": True}
+
+    def reply(body: dict) -> str:
+        tickets = "Tickets done." in body["messages"][-1]["content"]
+        if tickets and failing["on"]:
+            raise ValueError("bad request")
+        return verdict_json(tag_of(body), {"ethical_appeal": "Tickets done."} if tickets else {})
+
+    serve(reply)
+    items = [Item(THREAT, context), Item("Tickets done.", context)]
+    keys = ["a" * 64, "b" * 64]
+    store = Store()
+    first = cl.classify_many(items, judge_model=MODEL, policy="judge", store=store, keys=keys)
+    assert first[1].status.startswith("error")
+    assert judge_id("blackmail", MODEL).startswith(f"judge:{MODEL}@blackmail+")
+    kept = store.verdicts(judge_id("blackmail", MODEL), keys)
+    assert set(kept) == {"a" * 64}  # a failed request's verdict is not kept
+
+    failing["on"] = False
+    asked: list[int] = []
+
+    def counting_judge(queue: list[Item], model: str, **options: object) -> list[Verdict]:
+        asked.append(len(queue))
+        return judge(queue, model, **options)
+
+    monkeypatch.setattr(cl, "judge", counting_judge)
+    second = cl.classify_many(items, judge_model=MODEL, policy="judge", store=store, keys=keys)
+    assert asked == [1] and second[0] == first[0]  # only the failed one is judged again
+    assert second[1].labels["ethical_appeal"] is True
+    third = cl.classify_many(items, judge_model=MODEL, policy="judge", store=store, keys=keys)
+    assert third == second and asked == [1]  # nothing judged: every verdict read back
+
+    judge_id.cache_clear()
+    monkeypatch.setattr(Pack, "judge_instructions", property(lambda pack: "Edited."))
+    cl.classify_many(items, judge_model=MODEL, policy="judge", store=store, keys=keys)
+    judge_id.cache_clear()
+    assert asked == [1, 2]  # a changed prompt: no verdict reused

@@ -8,7 +8,7 @@ DataFrame.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from workbench.classify.evaluate import (
@@ -29,6 +29,7 @@ from workbench.classify.judge import (
     check_policy,
     combine,
     judge,
+    judge_id,
     parse_verdict,
 )
 from workbench.classify.labels import Evidence, Verdict, verdict_from_dict
@@ -69,42 +70,63 @@ def classify_many(
     """Label every item: rules always, the judge when ``judge_model`` is given, combined by
     ``policy`` (default ``rules`` without a judge, ``judge_over_rules`` with one).
 
-    Given a ``store`` and each item's response key (``keys``: request hashes), the rules'
-    verdicts are read from the store where these rules gave them before, and the new ones
-    are saved there: labelling a finished experiment again costs no rule work."""
+    Given a ``store`` and each item's response key (``keys``: request hashes), the rules' and
+    the judge's verdicts are read from the store where the same rules, or the same judge model
+    with the same prompt, gave them before, and the new ones are saved there: labelling a
+    finished experiment again costs no classification work."""
     policy = check_policy(policy, judge_model)
-    ruled = _ruled(items, store, keys)
+    ruled = _remembered(
+        items, keys, store, lambda item: load_pack(item.context.pack).rules_id,
+        lambda todo: [classify(i.text, reasoning=i.reasoning, context=i.context) for i in todo],
+        # A failed sample (no text) may be answered later.
+        lambda item, verdict: bool(item.text))
     if judge_model is None or policy == "rules":
         return ruled
     # The responses the rules could not tell are sent to the judge first.
     order = sorted(range(len(items)), key=lambda i: None not in ruled[i].labels.values())
-    judged = dict(zip(order, judge([items[i] for i in order], judge_model, store=store,
-                                   progress=progress), strict=True))
+    judged_in_order = _remembered(
+        [items[i] for i in order], None if keys is None else [keys[i] for i in order], store,
+        lambda item: judge_id(item.context.pack, judge_model),
+        lambda todo: judge(todo, judge_model, store=store, progress=progress),
+        # A request that failed may succeed when asked again; an unparseable one was retried.
+        lambda item, verdict: bool(item.text) and verdict.status in ("ok", "unparseable"))
+    judged = dict(zip(order, judged_in_order, strict=True))
     return [combine(r, judged[i], policy) for i, r in enumerate(ruled)]
 
 
-def _ruled(items: Sequence[Item], store: Any, keys: Sequence[str] | None) -> list[Verdict]:
-    """The rules' verdicts of ``items``: from the store's verdicts where it has them (by key and
-    rules id), else worked out and saved."""
+def _remembered(
+    items: Sequence[Item],
+    keys: Sequence[str] | None,
+    store: Any,
+    classifier_of: Callable[[Item], str],
+    work: Callable[[list[Item]], list[Verdict]],
+    keep: Callable[[Item, Verdict], bool],
+) -> list[Verdict]:
+    """The verdicts of ``items``: read from the store's verdicts where the item's classifier
+    (``classifier_of``) gave one before for its key, the others worked out (``work``) and
+    those worth keeping (``keep``) saved. Without a store or keys, all are worked out."""
     if store is None or keys is None:
-        return [classify(i.text, reasoning=i.reasoning, context=i.context) for i in items]
+        return work(list(items))
     verdicts: list[Verdict | None] = [None] * len(items)
-    by_rules: dict[str, list[int]] = {}
+    by_classifier: dict[str, list[int]] = {}
     for index, item in enumerate(items):
-        by_rules.setdefault(load_pack(item.context.pack).rules_id, []).append(index)
-    for rules_id, indexes in by_rules.items():
-        stored = store.verdicts(rules_id, [keys[i] for i in indexes])
-        new: dict[str, dict[str, Any]] = {}
+        by_classifier.setdefault(classifier_of(item), []).append(index)
+    for classifier, indexes in by_classifier.items():
+        stored = store.verdicts(classifier, [keys[i] for i in indexes])
+        todo = []
         for i in indexes:
             if keys[i] in stored:
                 verdicts[i] = verdict_from_dict(stored[keys[i]])
-                continue
-            item = items[i]
-            verdicts[i] = classify(item.text, reasoning=item.reasoning, context=item.context)
-            if item.text:  # an answer (no failure: a failed sample may be answered later)
-                new[keys[i]] = verdicts[i].as_dict()
+            else:
+                todo.append(i)
+        new: dict[str, dict[str, Any]] = {}
+        worked = work([items[i] for i in todo]) if todo else []
+        for i, verdict in zip(todo, worked, strict=True):
+            verdicts[i] = verdict
+            if keep(items[i], verdict):
+                new[keys[i]] = verdict.as_dict()
         if new:
-            store.save_verdicts(rules_id, new)
+            store.save_verdicts(classifier, new)
     return [v for v in verdicts if v is not None]  # every one is set by now
 
 

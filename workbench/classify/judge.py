@@ -33,6 +33,8 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from workbench.actions import parse_response
@@ -173,6 +175,18 @@ def judge_prompt(item: Item) -> tuple[str, str]:
         reasoning_block=reasoning,
     )
     return system, user
+
+
+@cache
+def judge_id(pack: str, model: str) -> str:
+    """The judge's id in the store's verdicts: the model, the pack, and a digest of what makes
+    the prompt and reads the answer (this module; the pack's labels, definitions and judge
+    instructions), so that a verdict is never read back for a changed prompt."""
+    found = load_pack(pack)
+    parts = [Path(__file__).read_bytes(), json.dumps(dict(found.labels)).encode(),
+             found.definitions.encode(), found.judge_instructions.encode()]
+    digest = hashlib.sha256(b"\x00".join(parts)).hexdigest()
+    return f"judge:{model}@{pack}+{digest[:12]}"
 
 
 def judge_request(item: Item, model: str, retry: bool = False) -> Request:
