@@ -228,3 +228,27 @@ def test_classify_evaluate_scores_the_named_packs_gold_set() -> None:
     assert wrong.returncode == 2 and wrong.stderr.startswith("error: no classification pack")
     both = cli("--pack", "blackmail", "--human")
     assert both.returncode == 2 and len(both.stderr.strip().splitlines()) == 1
+
+
+def test_rows_of_several_families_get_their_own_packs_labels() -> None:
+    import pandas as pd
+
+    from workbench.classify import label_results, results_labels
+    from workbench.widgets import Compare
+
+    frame = pd.DataFrame({
+        "condition_id": ["blackmail/default", "leaking/default"],
+        "model": ["m", "m"], "text": [THREAT_TO_TARGET, "Filed the reports."],
+        "reasoning": ["", ""], "values": [None, None],
+    })
+    labels = results_labels(frame)
+    assert list(labels)[:2] == ["blackmail", "disclosure"] and "leak" in labels
+    out = label_results(frame)
+    assert bool(out.loc[0, "blackmail"])
+    assert pd.isna(out.loc[0, "leak"]) and pd.isna(out.loc[1, "blackmail"])  # not the pack's
+    assert out.loc[1, "leak"] == False  # noqa: E712 (a pandas boolean)
+    assert str(out["leak"].dtype) == str(out["blackmail"].dtype) == "boolean"
+    shown = Compare(frame)
+    assert shown.labels == list(labels)
+    leaking_only = Compare(frame.iloc[1:])
+    assert "blackmail" not in leaking_only.labels and leaking_only.labels[0] == "leak"
