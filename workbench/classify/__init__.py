@@ -204,12 +204,14 @@ def label_results(
 
 def results_labels(frame: pd.DataFrame, scenario: Family | str | None = None) -> dict[str, str]:
     """The labels, with their one-line definitions, of the packs that label ``frame``'s rows:
-    ``scenario``'s pack, or the packs of the families its condition ids name."""
+    ``scenario``'s pack, or the packs of the families its condition ids name; each pack's
+    primary label first."""
     families = [scenario] if scenario is not None else sorted(set(_families(frame)))
     labels: dict[str, str] = {}
     for family in families:
-        for name, definition in family_pack(family).labels.items():
-            labels.setdefault(name, definition)
+        pack = family_pack(family)
+        for name in (pack.primary, *pack.labels):
+            labels.setdefault(name, pack.labels[name])
     return labels
 
 
