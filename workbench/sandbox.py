@@ -1,11 +1,11 @@
 """The sandbox scenario templates render in: what a template may do, and how much.
 
 Templates are untrusted input. They render in jinja2's ``SandboxedEnvironment`` with
-``StrictUndefined``, may read only files inside their family's folder, and every render is
-bounded: numbers, the size of each value and of each template's output, loop iterations,
-calls and includes, and the characters built or read (the ``MAX_*`` constants). Going past a
-bound raises :class:`Exceeded`, which :mod:`workbench.scenarios` reports as one line naming the
-template, the line and the bound.
+``StrictUndefined``, may read only files inside their family's folder and its base family's
+(see :func:`family_file`), and every render is bounded: numbers, the size of each value and
+of each template's output, loop iterations, calls and includes, and the characters built or
+read (the ``MAX_*`` constants). Going past a bound raises :class:`Exceeded`, which
+:mod:`workbench.scenarios` reports as one line naming the template, the line and the bound.
 """
 
 from __future__ import annotations
@@ -413,13 +413,17 @@ def template_name(name: str) -> str:
 
 class _FamilyLoader(jinja2.FileSystemLoader):
     """A family's templates/ folder, with ``templates`` (name -> text held in memory) in front
-    of it; refuses a file that resolves (through a symlink, say) outside the family folder
+    of it and its ``base`` family's templates/ behind it (see :func:`family_file`); refuses a
+    file that resolves (through a symlink, say) outside the family folder it is read from
     before reading it."""
 
-    def __init__(self, folder: Path, templates: Mapping[str, str]) -> None:
+    def __init__(self, folder: Path, templates: Mapping[str, str],
+                 base: Path | None = None) -> None:
         super().__init__(folder / "templates")
         self.folder = folder
         self.templates = templates
+        self.base = base
+        self.base_loader = jinja2.FileSystemLoader(base / "templates") if base else None
 
     def get_source(
         self, environment: jinja2.Environment, template: str
@@ -428,9 +432,29 @@ class _FamilyLoader(jinja2.FileSystemLoader):
         text = self.templates.get(template_name(template))
         if text is not None:  # named as its file would be, so errors name the file
             return text, str(path), lambda: True
+        owner, path = family_file(self.folder, self.base, template)
         if path.exists():
-            inside(self.folder, path)
+            inside(owner, path)
+        if owner != self.folder and self.base_loader is not None:
+            name = path.relative_to(owner / "templates").as_posix()
+            return self.base_loader.get_source(environment, name)
         return super().get_source(environment, template)
+
+
+def family_file(folder: Path, base: Path | None, name: str) -> tuple[Path, Path]:
+    """Where the template ``name`` of the family in ``folder`` is read from: (the folder of the
+    family that holds it, its path). A family's own templates/ come first; with a ``base``
+    family, a name the family has no file for is the base's file, and ``<base>/<file>`` names
+    the base's own file even where the family has one of its own (so an override can include
+    what it overrides). Raises :class:`jinja2.TemplateNotFound` for a name that leaves the
+    folder."""
+    parts = split_template_path(name)
+    own = Path(folder, "templates", *parts)
+    if base is None or own.exists() or own.is_symlink():
+        return folder, own
+    if len(parts) > 1 and parts[0] == base.name:
+        parts = parts[1:]
+    return base, Path(base, "templates", *parts)
 
 
 def inside(folder: Path, path: Path) -> Path:
@@ -454,15 +478,16 @@ _COMPILED: LRUCache = LRUCache(256)
 
 class Sandbox(SandboxedEnvironment):
     """The environment templates render in: jinja's sandbox with strict undefined variables,
-    the family's own files only (``templates``, name -> text, stand in for some of them), and
-    bounds on numbers, sizes, loops, calls and recursion (the ``MAX_*`` constants), within a
-    budget set by :meth:`Family.render`."""
+    the family's own files and its ``base`` family's only (``templates``, name -> text, stand
+    in for some of them), and bounds on numbers, sizes, loops, calls and recursion (the
+    ``MAX_*`` constants), within a budget set by :meth:`Family.render`."""
 
     intercepted_binops = frozenset(SandboxedEnvironment.default_binop_table)
 
-    def __init__(self, folder: Path, templates: Mapping[str, str] | None = None) -> None:
+    def __init__(self, folder: Path, templates: Mapping[str, str] | None = None,
+                 base: Path | None = None) -> None:
         super().__init__(
-            loader=_FamilyLoader(folder, templates or {}),
+            loader=_FamilyLoader(folder, templates or {}, base),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=False,

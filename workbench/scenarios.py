@@ -6,9 +6,15 @@ are text variables), the templates of the system prompt and the user instruction
 inbox: a list of emails whose header fields are template strings, whose body is a template
 file and which may carry a ``when`` condition (a Jinja expression over the variables).
 
+A family may name a ``base`` family beside it: it inherits the base's cast, variables,
+templates, inbox and classification, its scenario.yaml may add or replace variables (each
+whole) and replace the title and description, and a file in its own templates/ replaces the
+base's file of that name (which stays reachable as ``<base>/<file>``). One level only: a base
+has no base of its own.
+
 Templates are untrusted: they render in :mod:`workbench.sandbox` (jinja's sandbox, the
-family's own files only, bounded work). Breaking a bound, like any other template error, is a
-:class:`ScenarioError` of one line naming the file and line.
+family's own files and its base's only, bounded work). Breaking a bound, like any other
+template error, is a :class:`ScenarioError` of one line naming the file and line.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from workbench.sandbox import (
     Budget,
     Exceeded,
     Sandbox,
+    family_file,
     inside,
     joined_output,
     template_name,
@@ -170,6 +177,8 @@ class FamilySpec(_Strict):
     inbox: list[EmailTemplate]
     classification: Classification
     derived_from: DerivedFrom | None = None
+    base: str | None = None
+    """The family this one is based on (see :func:`load_family`), a folder beside it."""
 
     @model_validator(mode="after")
     def _check_references(self) -> FamilySpec:
@@ -281,7 +290,9 @@ class Family:
         self.edits: Mapping[str, str] = MappingProxyType(dict(edits or {}))
         """Templates held in memory in place of (or besides) files: name under templates/ ->
         text."""
-        self.env = Sandbox(folder, self.edits)
+        self.base_folder = folder.parent / spec.base if spec.base else None
+        """The folder of the base family, if the family has one."""
+        self.env = Sandbox(folder, self.edits, self.base_folder)
         # Header fields and `when` expressions are compiled once per family, not per render:
         # compiling is what makes a render slow (tens of ms for a full inbox).
         self._strings: dict[str, jinja2.Template] = {}
@@ -296,20 +307,29 @@ class Family:
         return {name: var.default for name, var in self.variables.items()}
 
     def template_files(self) -> list[str]:
-        """Every template file the family uses, relative to its templates/ folder."""
+        """Every template file the family uses, relative to its templates/ folder; with a base,
+        then the base's own file (``<base>/<file>``) of each one the family overrides."""
         files = [self.spec.templates.system, self.spec.templates.instruction]
         files += [email.body for email in self.spec.inbox]
-        return list(dict.fromkeys(files))
+        files = list(dict.fromkeys(files))
+        if self.spec.base:
+            files += [f"{self.spec.base}/{f}" for f in files
+                      if (self.folder / "templates" / f).exists()]
+        return files
 
     @cached_property
     def template_hashes(self) -> dict[str, str]:
-        """sha256 of scenario.yaml and of every template file (as edited), for manifests."""
-        paths = {SCENARIO_FILE: self.folder / SCENARIO_FILE}
-        paths |= {f"templates/{f}": self.folder / "templates" / f for f in self.template_files()}
+        """sha256 of scenario.yaml and of every template file (as edited), for manifests; with
+        a base, its files too (its scenario.yaml as ``<base>/scenario.yaml``)."""
+        paths = {SCENARIO_FILE: (self.folder, self.folder / SCENARIO_FILE)}
+        if self.base_folder is not None:
+            paths[f"{self.spec.base}/{SCENARIO_FILE}"] = (
+                self.base_folder, self.base_folder / SCENARIO_FILE)
+        paths |= {f"templates/{f}": self._file(f) for f in self.template_files()}
         hashes = {
             name: hashlib.sha256(path.read_bytes()).hexdigest()
-            for name, path in paths.items()
-            if path.exists() and inside(self.folder, path).is_file()
+            for name, (owner, path) in paths.items()
+            if path.exists() and inside(owner, path).is_file()
         }
         return hashes | {f"templates/{name}": hashlib.sha256(text.encode("utf-8")).hexdigest()
                          for name, text in self.edits.items()}
@@ -319,13 +339,25 @@ class Family:
         its file's; None when there is neither."""
         if filename in self.edits:
             return self.edits[filename]
-        path = self.folder / "templates" / filename
-        if not (path.exists() and inside(self.folder, path).is_file()):
+        owner, path = self._file(filename)
+        if not (path.exists() and inside(owner, path).is_file()):
             return None
         try:
             return path.read_text(encoding="utf-8")
         except (UnicodeDecodeError, OSError) as exc:
             raise _unreadable(f"{self.name}/templates/{filename}", exc) from None
+
+    def _file(self, filename: str) -> tuple[Path, Path]:
+        """(the folder of the family that holds the template ``filename``, its path): the
+        family's own file, else its base's (:func:`workbench.sandbox.family_file`). A name
+        that leaves the folder is kept as written, for :func:`inside` to refuse."""
+        own = self.folder / "templates" / filename
+        if self.base_folder is None or own.exists() or own.is_symlink():
+            return self.folder, own
+        try:
+            return family_file(self.folder, self.base_folder, filename)
+        except jinja2.TemplateNotFound:
+            return self.folder, own
 
     def with_templates(self, templates: Mapping[str, str]) -> Family:
         """A copy of the family in which ``templates`` (file name under templates/ -> text) are
@@ -358,8 +390,10 @@ class Family:
         """Write a copy of the family, with its edited templates, as the new family ``name``
         under ``root`` (default :func:`scenarios_root`), and load it.
 
-        Its scenario.yaml records ``derived_from`` (:class:`DerivedFrom`). Refuses, with one
-        line, a name that is not a plain folder name or is taken, and a family in which
+        Its scenario.yaml records ``derived_from`` (:class:`DerivedFrom`); a family with a
+        base is copied as one (its scenario.yaml and own templates, plus the edits), so it is
+        saved beside the same base. Refuses, with one line, a name that is not a plain folder
+        name or is taken, a root without the family's base, and a family in which
         :func:`check_family` (one variable at a time) finds a problem.
         """
         if not _FAMILY_NAME.fullmatch(name):
@@ -372,6 +406,12 @@ class Family:
                               "choose another name")
         if folder.exists() or folder.is_symlink():
             raise taken
+        base = self.base_folder
+        if base is not None and (folder.parent / base.name).resolve() != base.resolve():
+            raise ScenarioError(
+                f"not saved as {name!r}: {self.name} is based on {base.name!r}, which is not in "
+                f"{folder.parent}; save it beside its base, in {base.parent}"
+            )
         problems = check_family(self, exhaustive=False)
         if problems:
             raise ScenarioError(f"not saved as {name!r}: {problems[0]}")
@@ -570,17 +610,22 @@ class Family:
 
     def _at(self, where: str, exc: BaseException) -> str:
         """``where`` with the line of the innermost template in ``exc``'s traceback; if that is
-        another file of the family (an include, an imported macro), that file and line."""
+        another file of the family or of its base (an include, an imported macro), that file
+        and line."""
         position = template_position(exc)
         if position is None:
             return where
         filename, line = position
         if filename == "<template>":  # a header field or a `when`
             return f"{where} line {line}"
-        inner = Path(os.path.relpath(filename, self.folder)).as_posix()
-        if where == f"{self.name}/{inner}":
+        inner = f"{self.name}/" + Path(os.path.relpath(filename, self.folder)).as_posix()
+        if self.base_folder is not None:
+            in_base = os.path.relpath(filename, self.base_folder)
+            if not in_base.startswith(".."):
+                inner = f"{self.spec.base}/" + Path(in_base).as_posix()
+        if where == inner:
             return f"{where} line {line}"
-        return f"{self.name}/{inner} line {line} (rendering {where.removeprefix(self.name + '/')})"
+        return f"{inner} line {line} (rendering {where.removeprefix(self.name + '/')})"
 
 
 def _syntax_error(where: str, exc: jinja2.TemplateSyntaxError) -> ScenarioError:
@@ -643,19 +688,74 @@ def family_folder(name_or_path: str | Path, root: Path | None = None) -> Path:
 
 
 def load_family(name_or_path: str | Path, root: Path | None = None) -> Family:
-    """Load and validate a scenario family by name or folder path."""
+    """Load and validate a scenario family by name or folder path.
+
+    A family whose scenario.yaml names a ``base`` (a family folder beside its own) is that
+    base with the family's ``title``, ``description`` and ``variables`` (each whole) over
+    it; it may set nothing else. A base that is missing, has a base of its own or is the
+    family itself is a one-line :class:`ScenarioError`.
+    """
     folder = family_folder(name_or_path, root)
+    raw = _raw_spec(folder)
+    if "base" in raw:
+        raw = _over_base(folder, raw)
+    return Family(folder.name, folder, _validated(folder / SCENARIO_FILE, raw))
+
+
+_BASED_FIELDS = ("base", "title", "description", "variables", "derived_from")
+"""What the scenario.yaml of a family with a base may set; the rest is the base's."""
+
+
+def _raw_spec(folder: Path) -> dict[str, Any]:
+    """The scenario.yaml of the family in ``folder``, read from inside it, not validated."""
     spec_path = inside(folder, folder / SCENARIO_FILE)
     if (folder / "templates").exists():
         inside(folder, folder / "templates")
     raw, _ = read_yaml(spec_path, ScenarioError)
     if not isinstance(raw, dict):
         raise ScenarioError(f"{spec_path}: expected a mapping of title, variables, templates, …")
+    return raw
+
+
+def _validated(spec_path: Path, raw: dict[str, Any]) -> FamilySpec:
     try:
-        spec = FamilySpec.model_validate(raw)
+        return FamilySpec.model_validate(raw)
     except ValidationError as exc:
         raise ScenarioError(f"{spec_path}: {schema_problem(exc, FamilySpec)}") from None
-    return Family(folder.name, folder, spec)
+
+
+def _over_base(folder: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw``, the scenario.yaml of a family with a base, merged over the base's."""
+    spec_path, base = folder / SCENARIO_FILE, raw["base"]
+    if not isinstance(base, str) or not _FAMILY_NAME.fullmatch(base):
+        raise ScenarioError(f"{spec_path}: base must be the name of a family folder beside "
+                            f"this one, such as blackmail; got {base!r}")
+    if base == folder.name:
+        raise ScenarioError(f"{spec_path}: base {base!r} is the family itself (a loop); "
+                            "name another family")
+    base_folder = folder.parent / base
+    if not (base_folder / SCENARIO_FILE).is_file():
+        known = ", ".join(n for n in list_families(folder.parent) if n != folder.name)
+        raise ScenarioError(f"{spec_path}: base family {base!r} not found in {folder.parent}; "
+                            f"known families: {known or 'none'}")
+    if extra := sorted(set(raw) - set(_BASED_FIELDS)):
+        raise ScenarioError(
+            f"{spec_path}: {extra[0]} is inherited from the base family {base!r}; a family "
+            "with a base sets only title, description and variables (or drop base)")
+    inherited = _raw_spec(base_folder)
+    if "base" in inherited:
+        further = inherited["base"]
+        if further == folder.name:
+            raise ScenarioError(f"{spec_path}: base {base!r} has this family as its base "
+                                "(a loop); remove base from one of them")
+        raise ScenarioError(f"{spec_path}: base {base!r} has a base of its own ({further!r}); "
+                            "only one level of base is supported: name a family without one")
+    _validated(base_folder / SCENARIO_FILE, inherited)
+    variables = raw.get("variables") or {}
+    if not isinstance(variables, dict):
+        raise ScenarioError(f"{spec_path}: variables must be a mapping of names to variables")
+    merged = {key: value for key, value in inherited.items() if key != "derived_from"}
+    return merged | raw | {"variables": inherited["variables"] | variables}
 
 
 def render(
