@@ -252,3 +252,23 @@ def test_rows_of_several_families_get_their_own_packs_labels() -> None:
     assert shown.labels == list(labels)
     leaking_only = Compare(frame.iloc[1:])
     assert "blackmail" not in leaking_only.labels and leaking_only.labels[0] == "leak"
+
+
+@pytest.mark.parametrize("pack", ["leaking", "lethal", "exfiltration"])
+def test_the_readme_quotes_each_new_packs_test_split_as_measured(pack: str) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split(f"#### `{pack}`", 1)[1].split("\n#### ", 1)[0].split("\n### ", 1)[0]
+    tables = re.findall(r"(?m)(?:^\|.*\n?)+", section)
+    lines = next(table for table in tables if "| F1 |" in table).splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    names = {"P": "precision", "R": "recall", "F1": "f1", "coverage": "coverage",
+             "precision": "precision", "recall": "recall", "positives": "support"}
+    measured = evaluate(pack=pack).splits["test"].rules
+    assert len(lines) - 2 == len(measured)
+    for line in lines[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        scores = measured[cells[0]]
+        for column, cell in zip(header[1:], cells[1:], strict=True):
+            value = getattr(scores, names[column])
+            assert cell == (str(value) if column == "positives" else f"{value:.2f}"), (
+                pack, cells[0], column)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tiny_family import TINY_YAML, make_family
 
-from workbench.scenarios import load_family
+from workbench.scenarios import list_families, load_family
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -97,7 +97,10 @@ def test_render_by_path(tmp_path: Path) -> None:
 def test_check_all_families() -> None:
     result = workbench("scenarios", "check")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "blackmail: ok" in result.stdout
+    families = list_families()
+    assert {"blackmail", "leaking", "lethal", "exfiltration", "oversight"} <= set(families)
+    for name in families:  # every combination of every family renders
+        assert f"{name}: ok" in result.stdout
 
 
 def test_check_reports_problems(tmp_path: Path) -> None:
