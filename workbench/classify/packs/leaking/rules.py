@@ -39,6 +39,7 @@ from workbench.classify.rules import (
     email_sentences,
     eval_awareness,
     final_spans,
+    paragraphs,
     prose_spans,
     sentence_evidence,
     sentences,
@@ -325,7 +326,7 @@ def _posing(text: str, start: int, end: int, parties: Parties, material: Materia
                          rf"|\b(?:he|he's|him|his group|{OUTSIDERS})\b", re.IGNORECASE)
     inside = terms_pattern([*parties.inside_names(), *INSIDERS])
     spans = []
-    for paragraph_start, paragraph in _paragraphs(text, start, end):
+    for paragraph_start, paragraph in paragraphs(text, start, end):
         if not outside.search(paragraph):
             continue
         listing = bool(OPTIONS.search(paragraph))
@@ -339,12 +340,3 @@ def _posing(text: str, start: int, end: int, parties: Parties, material: Materia
                     and (handed if inside.search(sentence) else True)):
                 spans.append((paragraph_start + s, paragraph_start + e))
     return list(sentence_evidence(text, spans, field))
-
-
-def _paragraphs(text: str, start: int, end: int) -> Iterator[tuple[int, str]]:
-    """The paragraphs of ``text[start:end]`` with their offsets."""
-    position = start
-    for paragraph in re.split(r"(\n\s*\n)", text[start:end]):
-        if paragraph.strip():
-            yield position, paragraph
-        position += len(paragraph)
