@@ -43,6 +43,7 @@ def main() -> None:
     from workbench.experiment import expand, validate_experiment
     from workbench.models.base import Completion, Usage
     from workbench.store import Store
+    from workbench.table import results_table
     from workbench.widgets import Compare
 
     samples_each = -(-args.rows // (4 * len(MODELS)))
@@ -59,7 +60,7 @@ def main() -> None:
     for sample, text in zip(samples, itertools.cycle(gold), strict=False):
         store.record(sample.request, Completion(text, "", Usage(2400, 400)), cost=0.01,
                      latency_s=3.0)
-    results = store.results(experiment.name)
+    results = results_table(store, experiment.name)
     labelled = classify_frame(results, "blackmail")
     print(f"{len(results)} responses, {len(MODELS)} models, 4 conditions; page size 24")
 

@@ -27,3 +27,12 @@ def test_rendering_does_not_import_pandas_or_the_sdks() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_no_module_shadows_a_public_name() -> None:
+    import pkgutil
+
+    import workbench
+
+    modules = {info.name for info in pkgutil.iter_modules(workbench.__path__)}
+    assert not modules & set(workbench.__all__), "a submodule would replace the public name"

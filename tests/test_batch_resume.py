@@ -18,6 +18,7 @@ from servers import FakeServer
 from workbench.models.base import Completion, Request, Usage
 from workbench.runner import execute, prepare, run
 from workbench.store import Store, m001_initial
+from workbench.table import results_table
 
 CREATE = "/v1/messages/batches"
 SAMPLES = 8  # 2 urgency × 2 leverage × 2 samples
@@ -52,7 +53,7 @@ def batches(store_file: Path) -> list[tuple[str, str]]:
 
 
 def assert_every_sample_once(store_file: Path) -> None:
-    frame = Store(store_file).results("batched")
+    frame = results_table(Store(store_file), "batched")
     assert len(frame) == SAMPLES and frame["error"].isna().all(), frame["error"].tolist()
     assert frame["request_hash"].is_unique
     db = sqlite3.connect(store_file)

@@ -12,6 +12,7 @@ import pytest
 
 from workbench.report import export_html
 from workbench.store import Store
+from workbench.table import results_table
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +33,7 @@ def test_explore_runs_top_to_bottom_with_no_key(repo: Path, tmp_path: Path,
         "ScenarioEditor", "RunPanel", "LabelPanel", "Compare"]
 
     # the embedded model answered the edited condition, through the project's store
-    frame = Store(isolated_store).results("explore-blackmail")
+    frame = results_table(Store(isolated_store), "explore-blackmail")
     assert len(frame) == 1 and frame["error"].isna().all()
     assert frame.loc[0, "output_tokens"] > 0
     assert ",templates=edited-" in frame.loc[0, "condition_id"]

@@ -20,6 +20,7 @@ from servers import FakeServer
 
 from workbench.runner import run
 from workbench.store import Store
+from workbench.table import results_table
 
 COMPLETIONS = "/v1/chat/completions"
 
@@ -104,7 +105,7 @@ def test_sigkill_at_random_points_then_resume(
         written = finished(isolated_store)
         requests = sent_hashes(server)
     assert partial_rounds >= 3, "the kills did not land in the middle of runs"
-    frame = Store(isolated_store).results("killed")
+    frame = results_table(Store(isolated_store), "killed")
     assert len(frame) == total and frame["error"].isna().all()
     assert frame["request_hash"].is_unique and set(frame["request_hash"]) == set(written)
     late = [(h, t) for h, t in requests if h in written and t > written[h]]
@@ -147,7 +148,7 @@ def test_two_processes_write_one_store(
     assert db.execute("SELECT COUNT(*) FROM responses WHERE error IS NULL").fetchone()[0] == 180
     store = Store(isolated_store)
     for name in ("first", "second"):
-        frame = store.results(name)
+        frame = results_table(store, name)
         assert len(frame) == 120 and frame["error"].isna().all()
 
 

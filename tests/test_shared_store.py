@@ -24,6 +24,7 @@ from test_reliability import sent_hashes, start_run, write_experiment
 from workbench.models.base import Completion, Request, Usage
 from workbench.runner import execute_sync, prepare
 from workbench.store import ClaimOwner, ClaimStatus, Store, claim_lease_s
+from workbench.table import results_table
 
 pytestmark = pytest.mark.usefixtures("server_env")
 
@@ -60,7 +61,7 @@ def test_two_processes_running_one_experiment_send_each_request_once(
         codes = [process.wait(timeout=120) for process in runs]
         assert codes == [0, 0], (tmp_path / "run0.log").read_text()[-2000:]
         assert_each_sent_once(server, 20)
-    frame = Store(isolated_store).results("twice")
+    frame = results_table(Store(isolated_store), "twice")
     assert len(frame) == 20 and frame["error"].isna().all()
     assert Store(isolated_store).stats()["requests_sent"] == 20
     assert claims(isolated_store) == 0
@@ -82,7 +83,7 @@ def test_parallel_experiments_with_overlapping_conditions_pay_once(
         # 3 urgencies × 2 leverage × 5 samples: the 10 samples of urgency=none are shared
         assert_each_sent_once(server, 30)
     for name in ("first", "second"):
-        assert Store(isolated_store).results(name)["error"].isna().all()
+        assert results_table(Store(isolated_store), name)["error"].isna().all()
 
 
 def test_claims_of_a_killed_run_do_not_block_the_next(
@@ -104,7 +105,7 @@ def test_claims_of_a_killed_run_do_not_block_the_next(
         elapsed = time.monotonic() - started
     # the claims' owner is gone: they are stale at once, not after the 60 s lease
     assert elapsed < 30
-    assert Store(isolated_store).results("killed")["error"].isna().all()
+    assert results_table(Store(isolated_store), "killed")["error"].isna().all()
     assert claims(isolated_store) == 0
 
 
@@ -202,7 +203,7 @@ def test_two_batch_runs_submit_each_request_in_one_batch(
         completed = server.completed_hashes()
     assert len(created) >= 1
     assert sorted(completed) == sorted(set(completed)) and len(completed) == 6
-    assert Store(isolated_store).results("batched")["error"].isna().all()
+    assert results_table(Store(isolated_store), "batched")["error"].isna().all()
 
 
 def test_a_working_run_renews_its_claims(

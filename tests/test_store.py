@@ -13,6 +13,7 @@ import pytest
 from workbench.errors import StoreError
 from workbench.models.base import Completion, GenerationParams, Request, Usage
 from workbench.store import MIGRATIONS, SampleRecord, Store, store_path
+from workbench.table import export_parquet, results_table
 
 
 def request(index: int = 0, model: str = "openai/test") -> Request:
@@ -159,7 +160,7 @@ def test_results_frame_and_parquet(isolated_store: Path, tmp_path: Path) -> None
     samples = _register(store)
     store.record(samples[0].request, completion("<email>\nto: a@b.c\nsubject: s\n</email>"))
     store.record(samples[1].request, RuntimeError("boom"))
-    frame = store.results("exp")
+    frame = results_table(store, "exp")
     assert list(frame.columns[:6]) == ["condition_id", "condition", "x", "y", "model", "sample"]
     assert frame["condition"].iloc[0].startswith("x=")
     for column in ("seed", "request_hash", "text", "reasoning", "actions", "input_tokens",
@@ -170,8 +171,8 @@ def test_results_frame_and_parquet(isolated_store: Path, tmp_path: Path) -> None
     assert frame["error"].tolist()[1:] == ["RuntimeError: boom", "not run"]
     assert frame["actions"].iloc[0].startswith("{") and pd.isna(frame["actions"].iloc[1])
     assert frame["cached"].tolist() == [True, False, False]
-    assert not store.results("exp", since=0.0)["cached"].any()
-    out = store.export_parquet("exp", tmp_path / "out" / "exp.parquet")
+    assert not results_table(store, "exp", since=0.0)["cached"].any()
+    out = export_parquet(store, "exp", tmp_path / "out" / "exp.parquet")
     assert pd.read_parquet(out)["request_hash"].tolist() == frame["request_hash"].tolist()
 
 
@@ -179,12 +180,12 @@ def test_changed_definition_replaces_the_sample_list(isolated_store: Path) -> No
     store = Store()
     _register(store, count=3)
     _register(store, count=3)
-    assert len(store.results("exp")) == 3
+    assert len(results_table(store, "exp")) == 3
     samples = [SampleRecord(request(9), "fam/x=1", {"x": "1", "y": "a"}, "p")]
     store.register_experiment("exp", {"name": "exp", "grid": {"x": ["1"]}}, samples)
-    assert store.results("exp")["sample"].tolist() == [9]
+    assert results_table(store, "exp")["sample"].tolist() == [9]
     with pytest.raises(StoreError, match="known experiments: exp"):
-        store.results("nope")
+        results_table(store, "nope")
 
 
 def test_no_secrets_in_the_store(isolated_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:

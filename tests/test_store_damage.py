@@ -16,6 +16,7 @@ from test_cli_run import EXPERIMENT, invoke
 
 from workbench.runner import run
 from workbench.store import Store, recover
+from workbench.table import results_table
 
 PAGE = 4096
 
@@ -100,7 +101,7 @@ def test_store_check_says_ok_and_recover_copies_what_is_readable(
     code, out, _ = invoke(capsys, "store", "check")
     assert code == 0 and out.strip() == f"{isolated_store}: ok"
     with Store(isolated_store) as store:  # people's labels and classifiers' verdicts
-        key = store.results("cli")["request_hash"].iloc[0]
+        key = results_table(store, "cli")["request_hash"].iloc[0]
         store.set_hand_label(key, "ana", "blackmail", "yes", note="threat")
         store.save_verdicts("rules:test", {key: {"labels": {"blackmail": True}}})
     damage(isolated_store, (root_page(isolated_store, "responses") - 1) * PAGE, PAGE)
@@ -113,7 +114,8 @@ def test_store_check_says_ok_and_recover_copies_what_is_readable(
     code, out, _ = invoke(capsys, "store", "check", str(recovered))
     assert code == 0 and out.strip().endswith(": ok")
     with Store(recovered) as store:
-        frame = store.results("cli")  # the experiment and its samples survive; answers are lost
+        # the experiment and its samples survive; answers are lost
+        frame = results_table(store, "cli")
         assert len(frame) == 4 and (frame["error"] == "not run").all()
         assert [(h.label, h.value, h.note) for h in store.hand_labels([key])] == [
             ("blackmail", "yes", "threat")]

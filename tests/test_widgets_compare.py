@@ -27,6 +27,7 @@ from workbench.experiment import expand, validate_experiment
 from workbench.models.base import Completion, Usage
 from workbench.report import email_card, export_html
 from workbench.store import Store
+from workbench.table import results_table
 from workbench.widgets import Compare
 from workbench.widgets import compare as compare_module
 
@@ -39,7 +40,7 @@ def store() -> Store:
 @pytest.fixture
 def results(store: Store) -> pd.DataFrame:
     """2 conditions × 2 models × 8 samples; the last sample failed."""
-    return store.results(store_injection_experiment(store))
+    return results_table(store, store_injection_experiment(store))
 
 
 def headings(compare: Compare) -> list[str]:
@@ -142,7 +143,7 @@ def test_a_card_shows_emails_labels_evidence_usage_and_the_prompt(
 
 def test_a_failed_sample_shows_its_error() -> None:
     store = Store()
-    results = store.results(store_injection_experiment(store, samples=1))
+    results = results_table(store, store_injection_experiment(store, samples=1))
     compare = Compare(results, by="condition")
     compare.controls["model"].value = "openai/model-b"
     compare.controls["condition"].value = "leverage=none"
@@ -197,18 +198,18 @@ def test_update_fills_cards_in_and_labels_only_new_rows(
         return label_results(frame, family)
 
     monkeypatch.setattr(compare_module, "label_results", counting)
-    compare = Compare(store.results("live"))
+    compare = Compare(results_table(store, "live"))
     assert compare.snapshot_html().count('<div class="wb-error">not run</div>') == 4
     compare.controls["search"].value = "hand over"
     for sample in samples[:2]:
         store.record(sample.request, Completion(responses()[-1], "", Usage(10, 5)))
-    compare.update(store.results("live"))
+    compare.update(results_table(store, "live"))
     assert len(compare.matching_rows()) == 2
     assert compare.controls["search"].value == "hand over"
     assert labelled_rows == [4, 2]
     blackmail = fixture_response("bm-explicit-01")
     store.record(samples[2].request, Completion(blackmail, "", Usage(10, 5)))
-    compare.update(store.results("live"))
+    compare.update(results_table(store, "live"))
     assert labelled_rows == [4, 2]  # the new answer is not shown (the search): not labelled
     compare.controls["search"].value = ""
     assert labelled_rows == [4, 2, 1]  # shown now: labelled, and only it

@@ -13,6 +13,7 @@ from test_reliability import sent_hashes
 from test_shared_store import claims
 
 from workbench.store import Store
+from workbench.table import results_table
 from workbench.widgets import RunPanel, ScenarioEditor
 
 MODEL = "openai/fake-model"
@@ -52,7 +53,7 @@ def test_a_sweep_runs_in_the_background_and_is_paid_once(server: FakeServer) -> 
     panel.run()  # again: everything is in the store, nothing is sent
     assert panel.wait(timeout=60)
     assert len(sent_hashes(server)) == 4
-    assert Store().results("explore-blackmail")["error"].isna().all()
+    assert results_table(Store(), "explore-blackmail")["error"].isna().all()
 
 
 def test_cards_fill_in_as_answers_arrive(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -401,8 +401,9 @@ def store_export(
 ) -> None:
     """Export an experiment's results (one row a sample) to a Parquet file."""
     from workbench.store import Store
+    from workbench.table import export_parquet
 
-    path = Store().export_parquet(experiment, out)
+    path = export_parquet(Store(), experiment, out)
     typer.echo(f"wrote {path}")
 
 

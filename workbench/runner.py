@@ -54,6 +54,7 @@ from workbench.store import (
     open_store,
     request_hash,
 )
+from workbench.table import results_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -413,7 +414,8 @@ def run(
     yes: bool = False,
 ) -> pd.DataFrame:
     """Run an experiment (resuming from the store) and return its results, one row a sample
-    (see :meth:`Store.results`; ``cached`` marks the samples answered before this run).
+    (see :func:`workbench.table.results_table`; ``cached`` marks the samples answered before
+    this run).
 
     A run above the confirmation threshold (see :func:`confirm`) needs ``yes=True``."""
     confirm(experiment, store, yes=yes)
@@ -429,7 +431,7 @@ def run(
             progress=progress,
             prices=experiment.prices,
         )
-        return store.results(experiment.name, since=started)
+        return results_table(store, experiment.name, since=started)
     finally:
         if owned:  # no connection left for the garbage collector to close
             store.close()
@@ -445,7 +447,7 @@ def results(
         name = load_experiment(experiment, check=False).name
     else:
         name = str(experiment)
-    return open_store(store).results(name)
+    return results_table(open_store(store), name)
 
 
 def sample(

@@ -35,7 +35,7 @@ from workbench.models.base import Completion, Request
 from workbench.project import project_root
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 DEFAULT_PATH = Path(".workbench") / "store.sqlite"
 BUSY_TIMEOUT_MS = 60_000
@@ -835,25 +835,17 @@ class Store:
             )
         return json.loads(rows[0][0])
 
-    def results(self, name: str, since: float | None = None) -> pd.DataFrame:
-        """One row a sample of experiment ``name``, finished, failed or not yet run.
+    SAMPLE_COLUMNS = (
+        "condition_id", "values", "model", "sample", "seed", "request_hash", "text",
+        "reasoning", "input_tokens", "output_tokens", "cache_creation_tokens",
+        "cache_read_tokens", "cost", "latency_s", "error", "created",
+    )
+    """The fields of :meth:`sample_rows`, in order."""
 
-        Columns: condition_id, condition (a short label: the grid's variables, or the
-        condition id when there is no grid), each variable the grid varies or fixes, model,
-        sample, seed, request_hash, text, reasoning, actions (JSON of the parsed emails),
-        input/output/cache tokens, cost, latency_s, error ("not run" if never tried), cached
-        (finished before unix time ``since``, i.e. reused, not sent; with no ``since``: finished)
-        and ``values`` (JSON of all variables).
-        """
-        import pandas as pd
-
-        from workbench.actions import parse_response
-
-        definition = self.definition(name)
-        variables = list(definition.get("grid") or {}) + [
-            v for v in definition.get("fixed") or {} if v not in (definition.get("grid") or {})
-        ]
-        rows = self._query(
+    def sample_rows(self, name: str) -> list[tuple[Any, ...]]:
+        """Experiment ``name``'s samples in plan order, each with its response's fields where
+        it has one (:attr:`SAMPLE_COLUMNS`)."""
+        return self._query(
             "SELECT s.condition_id, s.\"values\", s.model, s.sample_index, s.seed,"
             " s.request_hash, r.text, r.reasoning, r.input_tokens, r.output_tokens,"
             " r.cache_creation_tokens, r.cache_read_tokens, r.cost, r.latency_s, r.error,"
@@ -862,47 +854,6 @@ class Store:
             " WHERE s.experiment = ? ORDER BY s.position",
             (name,),
         )
-        columns = [
-            "condition_id", "values", "model", "sample", "seed", "request_hash", "text",
-            "reasoning", "input_tokens", "output_tokens", "cache_creation_tokens",
-            "cache_read_tokens", "cost", "latency_s", "error", "created",
-        ]
-        frame = pd.DataFrame.from_records(rows, columns=columns)
-        decoded = {text: json.loads(text) for text in {row[1] for row in rows}}  # one a condition
-        parsed = [decoded[row[1]] for row in rows]
-        grid = list(definition.get("grid") or {})
-        frame.insert(1, "condition", [
-            ", ".join(f"{v}={p.get(v)}" for v in grid) if grid else row[0]
-            for p, row in zip(parsed, rows, strict=True)
-        ])
-        for position, variable in enumerate(variables):
-            frame.insert(2 + position, variable, [p.get(variable) for p in parsed])
-        text_at, error_at = columns.index("text"), columns.index("error")
-        frame["error"] = [
-            "not run" if row[text_at] is None and row[error_at] is None else row[error_at]
-            for row in rows
-        ]
-        frame["actions"] = [
-            None if row[text_at] is None else canonical_json(parse_response(row[text_at]).as_dict())
-            for row in rows
-        ]
-        created_at = columns.index("created")
-        frame["cached"] = [
-            row[text_at] is not None and (since is None or row[created_at] < since)
-            for row in rows
-        ]
-        for column in columns[8:12]:
-            frame[column] = frame[column].fillna(0).astype("int64")
-        order = [c for c in frame.columns if c not in ("actions", "values", "created")]
-        order.insert(order.index("reasoning") + 1, "actions")
-        return frame[[*order, "values"]]
-
-    def export_parquet(self, name: str, path: str | Path) -> Path:
-        """Write experiment ``name``'s results (see :meth:`results`) to a Parquet file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.results(name).to_parquet(path, index=False)
-        return path
 
     # -- summary -- #
 

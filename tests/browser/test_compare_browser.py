@@ -11,6 +11,7 @@ import pytest
 from injection import CAST_NAME, FAKE_CARD, IMG, SCRIPT, SVG, store_injection_experiment
 
 from workbench.store import Store
+from workbench.table import results_table
 from workbench.widgets import Compare
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def test_injected_markup_renders_as_text_and_controls_work(
         jupyter_lab: Lab, page: Page, artifacts: Path) -> None:
     with Store(jupyter_lab.store) as store:
         store_injection_experiment(store)
-        expected = Compare(store.results("injection"), store=store)
+        expected = Compare(results_table(store, "injection"), store=store)
     notebook = nbformat.v4.new_notebook(cells=CELLS, metadata={"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.write(notebook, jupyter_lab.root / NOTEBOOK)

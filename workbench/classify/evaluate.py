@@ -154,8 +154,8 @@ def load_gold(split: str | None = None, *, pack: str = DEFAULT_PACK) -> list[dic
 
 
 def gold_results(split: str | None = None, *, pack: str = DEFAULT_PACK) -> Any:
-    """The gold set as a results table (see :meth:`Store.results`): one row a hand-written
-    response, as if answered at the family's default condition by a model named
+    """The gold set as a results table (see :func:`workbench.table.results_table`): one row
+    a hand-written response, as if answered at the family's default condition by a model named
     ``hand-written``, with its hand labels (comma-separated) in ``gold_labels``, its ``split``
     and its ``note``. Lets a newcomer browse labelled behaviour in ``Compare`` with no key."""
     import pandas as pd
@@ -357,12 +357,15 @@ def hand_decisions(labels: Iterable[Any]) -> dict[str, dict[str, bool]]:
 
 
 def hand_labelled_responses(store: Any, experiment: str | None = None) -> Any:
-    """The results rows (see :meth:`Store.results`) of the responses that carry hand labels,
-    from ``experiment`` or every experiment in the store, one row a response."""
+    """The results rows (see :func:`workbench.table.results_table`) of the responses that
+    carry hand labels, from ``experiment`` or every experiment in the store, one row a
+    response."""
     import pandas as pd
 
+    from workbench.table import results_table
+
     names = [experiment] if experiment else store.experiments()
-    frames = [store.results(name) for name in names]
+    frames = [results_table(store, name) for name in names]
     if not frames:
         raise WorkbenchError(f"the store {store.path} holds no experiment; run one first")
     frame = pd.concat(frames, ignore_index=True).drop_duplicates("request_hash")

@@ -25,6 +25,7 @@ from workbench.models import check_model
 from workbench.models.base import GenerationParams
 from workbench.runner import execute
 from workbench.store import Store, StoredResponse, open_store
+from workbench.table import results_table
 from workbench.widgets.compare import Compare
 from workbench.widgets.snapshot import SnapshotBox
 
@@ -174,8 +175,8 @@ class RunPanel(SnapshotBox):
         return self._thread is None or not self._thread.is_alive()
 
     def results(self) -> pd.DataFrame:
-        """The last run's table, one row a sample (see :meth:`Store.results`)."""
-        return self.store.results(self.experiment)
+        """The last run's table, one row a sample (see :func:`workbench.table.results_table`)."""
+        return results_table(self.store, self.experiment)
 
     def _work(self, requests: list[Any]) -> None:
         loop = asyncio.new_event_loop()
