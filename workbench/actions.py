@@ -16,7 +16,8 @@ the parser is tolerant; :func:`parse_response` never raises. The rules:
 - Tags match in any case and with spaces inside the brackets (``< SEND_EMAIL >``). Email tags
   are ``send_email`` (also ``send-email``, ``send email``, ``sendemail``), ``email`` and either
   of them behind ``tool_use:`` (``<tool_use:email>``); any of their closing tags closes a block.
-  Reasoning tags are ``scratchpad`` (also ``scratch_pad``), ``thinking`` and ``think``.
+  Reasoning tags are ``scratchpad`` (also ``scratch_pad``, and ``scratchpad_reasoning`` as the
+  published prompts name it), ``thinking`` and ``think``.
 - An email block runs from its opening tag to the first of: a closing email tag, the next
   opening email tag, a reasoning tag, the end of the text.
 - A reasoning block runs from its opening tag to the closing tag that balances it (nested
@@ -50,7 +51,8 @@ from typing import Any
 _EMAIL_TAG = re.compile(
     r"<\s*(/\s*)?(tool_use\s*:\s*)?(send[ _-]?e-?mail|e-?mail)\s*>", re.IGNORECASE
 )
-_REASONING_TAG = re.compile(r"<\s*(/\s*)?(scratch[ _-]?pad|think(?:ing)?)\s*>", re.IGNORECASE)
+_REASONING_TAG = re.compile(r"<\s*(/\s*)?(scratch[ _-]?pad(?:[ _-]?reasoning)?|think(?:ing)?)\s*>",
+                            re.IGNORECASE)
 _HEADER = re.compile(
     r"^[ \t>*_`#{\"'-]*(to|recipients?|cc|bcc|subject|body|from|date|timestamp)"
     r"[\"']?[ \t*_`]*:[ \t]*(?:\*\*|__)?(.*)$",
