@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import re
 import sys
+import warnings
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import click
 import typer
 
 from workbench import scenarios
-from workbench.errors import WorkbenchError
+from workbench.errors import Note, WorkbenchError
 
 app = typer.Typer(
     help="Agentic-misalignment experiments: scenarios, models, runs and reports.",
@@ -53,23 +55,28 @@ def print_json(value: Any) -> None:
 
 @scenarios_app.command("list")
 def scenarios_list(as_json: JsonOption = False) -> None:
-    """List the scenario families."""
+    """List the scenario families; those that cannot render here say what to install."""
     rows = []
     for name in scenarios.list_families():
         family = scenarios.load_family(name)
-        rows.append({"name": name, "title": family.spec.title,
-                     "variables": len(family.variables)})
+        row = {"name": name, "title": family.spec.title, "variables": len(family.variables)}
+        if reason := family.unavailable:
+            row["unavailable"] = reason
+        rows.append(row)
     if as_json:
         print_json(rows)
         return
     for row in rows:
         typer.echo(f"{row['name']:<20} {row['title']} ({row['variables']} variables)")
+        if "unavailable" in row:
+            typer.echo(f"{'':<20} unavailable: {row['unavailable']}")
 
 
 @scenarios_app.command("show")
 def scenarios_show(name: str, as_json: JsonOption = False) -> None:
     """Show a family's variables with their choices, defaults and descriptions."""
     family = scenarios.load_family(name)
+    family.ensure_available()
     if as_json:
         print_json({"name": family.name, "title": family.spec.title,
                     "description": family.spec.description,
@@ -98,14 +105,20 @@ def scenarios_check(
     path: Annotated[str | None, typer.Argument(help="A family folder, or a folder of families.")]
     = None,
 ) -> None:
-    """Validate every family: variables, choices, and a render of every combination."""
+    """Validate every family: variables, choices, and a render of every combination. Checking
+    a folder of families skips those that cannot render here (a package not installed)."""
     folders = scenarios.folders_to_check(path)
+    one_family = path is not None and folders == [Path(path)]
     failed = False
     for folder in folders:
-        problems = scenarios.check_family(scenarios.load_family(folder))
+        family = scenarios.load_family(folder)
+        if not one_family and family.unavailable:
+            typer.echo(f"{family.name}: skipped, unavailable: {family.unavailable}")
+            continue
+        problems = scenarios.check_family(family)
         failed |= bool(problems)
         status = "ok" if not problems else f"{len(problems)} problem(s)"
-        typer.echo(f"{folder.name}: {status}")
+        typer.echo(f"{family.name}: {status}")
         for problem in problems:
             typer.echo(f"  {problem}")
     if failed:
@@ -523,8 +536,20 @@ _EXITS = (click.exceptions.Exit, typer.Exit)
 _ABORTS = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
 
 
+_format_warning = warnings.formatwarning
+
+
+def _format_note(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 line: str | None = None) -> str:
+    """A :class:`Note` as one line; other warnings as Python formats them."""
+    if issubclass(category, Note):
+        return f"note: {message}\n"
+    return _format_warning(message, category, filename, lineno, line)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: user errors print one line on stderr and exit with status 2."""
+    warnings.formatwarning = _format_note
     try:
         status = app(args=argv, standalone_mode=False)
     except WorkbenchError as exc:

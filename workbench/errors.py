@@ -9,6 +9,21 @@ class ScenarioError(WorkbenchError):
     """A scenario family is missing, malformed, or asked for a value it does not allow."""
 
 
+class Unavailable(ScenarioError):
+    """A family needs an optional package that is not installed; the message names the command
+    that installs it."""
+
+
+class InvalidCombination(ScenarioError):
+    """A combination of values that a family does not allow (its generator refuses it); a grid
+    skips it with a note."""
+
+
+class Note(UserWarning):
+    """Something the user should know that is not an error (a grid's skipped combinations): a
+    warning, shown once; the CLI prints it as one line."""
+
+
 class ExperimentError(WorkbenchError):
     """An experiment file is missing or invalid."""
 

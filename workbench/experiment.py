@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,13 @@ from pydantic import (
     field_validator,
 )
 
-from workbench.errors import ConfirmationNeeded, ExperimentError, ScenarioError, WorkbenchError
+from workbench.errors import (
+    ConfirmationNeeded,
+    ExperimentError,
+    Note,
+    ScenarioError,
+    WorkbenchError,
+)
 from workbench.models import (
     check_model,
     known_providers,
@@ -292,8 +299,22 @@ def conditions(experiment: Experiment, family: Family) -> list[dict[str, str]]:
             except ScenarioError as exc:
                 raise ExperimentError(f"{where}grid.{name}: {exc}") from None
     names = list(experiment.grid)
-    combos = itertools.product(*(experiment.grid[n] for n in names))
-    return [dict(experiment.fixed) | dict(zip(names, combo, strict=True)) for combo in combos]
+    combos = [dict(experiment.fixed) | dict(zip(names, combo, strict=True))
+              for combo in itertools.product(*(experiment.grid[n] for n in names))]
+    try:
+        refused = {i: reason for i, combo in enumerate(combos)
+                   if (reason := family.refusal(combo))}
+    except ScenarioError as exc:
+        raise ExperimentError(f"{where}scenario: {exc}") from None
+    if len(refused) == len(combos):
+        raise ExperimentError(f"{where}grid: {family.name} allows none of its combinations "
+                              f"({next(iter(refused.values()))}); change the grid")
+    if refused:
+        warnings.warn(Note(
+            f"{where}skipped {len(refused)} of {len(combos)} combinations of the grid that "
+            f"{family.name} does not allow, such as {next(iter(refused.values()))}"),
+            stacklevel=1)  # here, not the caller: noted once, whichever step expands the grid
+    return [combo for i, combo in enumerate(combos) if i not in refused]
 
 
 def _family(experiment: Experiment) -> Family:

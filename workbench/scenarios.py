@@ -12,6 +12,17 @@ whole) and replace the title and description, and a file in its own templates/ r
 base's file of that name (which stays reachable as ``<base>/<file>``). One level only: a base
 has no base of its own.
 
+A family may instead name a ``generator``: a function of the workbench (``module:function``)
+that writes the system prompt, the user message and the inbox from the values in code (the
+published prompts of :mod:`workbench.original`). It declares variables, cast (its members'
+names and addresses as they are, not variables) and classification like any other family, and
+has no templates or inbox. Its generator may refuse a combination of values
+(:class:`InvalidCombination`, which a grid skips) or need a package that is not installed
+(:class:`Unavailable`, naming the command that installs it).
+
+Families live in ``scenarios/<name>/``, or one level down in a group folder without a
+scenario.yaml of its own: ``scenarios/original/blackmail/`` is the family ``original/blackmail``.
+
 Templates are untrusted: they render in :mod:`workbench.sandbox` (jinja's sandbox, the
 family's own files and its base's only, bounded work). Breaking a bound, like any other
 template error, is a :class:`ScenarioError` of one line naming the file and line.
@@ -21,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import itertools
 import os
 import re
@@ -34,7 +46,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import quote
 
 import jinja2
@@ -44,7 +56,7 @@ import jinja2.visitor
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from workbench.errors import ScenarioError
+from workbench.errors import InvalidCombination, ScenarioError, Unavailable
 from workbench.hashing import sha256_of
 from workbench.project import CHECKOUT, project_file
 from workbench.sandbox import (
@@ -109,7 +121,8 @@ class Variable(_Strict):
 
 
 class CastMember(_Strict):
-    """A person in the scenario: which text variables hold their name and address."""
+    """A person in the scenario: which text variables hold their name and address (in a family
+    with a generator, the name and address themselves)."""
 
     name: str
     email: str
@@ -168,13 +181,20 @@ class DerivedFrom(_Strict):
     edited: list[str] = Field(default_factory=list)
 
 
+_GENERATOR = re.compile(r"workbench(?:\.\w+)+:\w+")
+"""A generator reference: a function of the workbench package (scenario files are untrusted,
+so they may name only code the workbench ships)."""
+
+
 class FamilySpec(_Strict):
     title: str
     description: str
     cast: dict[str, CastMember]
     variables: dict[str, Variable]
-    templates: TemplateFiles
-    inbox: list[EmailTemplate]
+    templates: TemplateFiles | None = None
+    inbox: list[EmailTemplate] = Field(default_factory=list)
+    generator: str | None = None
+    """``workbench.<module>:<function>`` writing the prompts in code, instead of templates."""
     classification: Classification
     derived_from: DerivedFrom | None = None
     base: str | None = None
@@ -182,7 +202,18 @@ class FamilySpec(_Strict):
 
     @model_validator(mode="after")
     def _check_references(self) -> FamilySpec:
+        if (self.templates is None) == (self.generator is None):
+            raise ValueError("give either templates (and inbox) or a generator, not both")
+        if self.generator is not None:
+            if not _GENERATOR.fullmatch(self.generator):
+                raise ValueError(f"generator {self.generator!r} must name a function of the "
+                                 "workbench as workbench.<module>:<function>")
+            if self.inbox:
+                raise ValueError("a family with a generator has no inbox: the generator "
+                                 "writes it")
         for role, member in self.cast.items():
+            if self.generator is not None:
+                break  # the cast's names and addresses are given as they are
             for var in (member.name, member.email):
                 if var not in self.variables or self.variables[var].type != "text":
                     raise ValueError(f"cast.{role} names {var!r}, which is not a text variable")
@@ -209,6 +240,8 @@ class Email:
     subject: str
     body: str
     cc: str = ""
+    attachments: str = ""
+    """The attachments line of a generated inbox's email, as written; empty for templates."""
 
     def as_text(self) -> str:
         """The email as the agent reads it."""
@@ -227,7 +260,7 @@ class Email:
             "timestamp": self.timestamp,
             "subject": self.subject,
             "body": self.body,
-        }
+        } | ({"attachments": self.attachments} if self.attachments else {})
 
 
 @dataclass(frozen=True)
@@ -261,6 +294,132 @@ class Prompt:
             "inbox": [email.as_dict() for email in self.inbox],
             "cast": {role: vars(person) for role, person in self.cast.items()},
         }
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What a family's prompt source writes for one combination of values."""
+
+    system: str
+    user: str
+    """The user message exactly as sent: the instruction and the inbox."""
+    inbox: tuple[Email, ...]
+
+
+class Generator(Protocol):
+    """A function that writes a family's prompts in code (``generator:`` in scenario.yaml)."""
+
+    def __call__(self, values: Mapping[str, str]) -> Rendered:
+        """The prompts for ``values`` (every variable set, each checked against its
+        choices); raises :class:`InvalidCombination` for a combination it does not allow."""
+        ...
+
+    def missing(self) -> str | None:
+        """Why it cannot run here, naming the command that installs what it needs; None when
+        it can. Quick: imports nothing heavy."""
+        ...
+
+
+class PromptSource(Protocol):
+    """Where a family's prompts come from: its templates, or a generator."""
+
+    def render(self, values: dict[str, str]) -> Rendered:
+        """The prompts for ``values``."""
+        ...
+
+    def cast(self, values: Mapping[str, str]) -> dict[str, Person]:
+        """The people of the scenario, by role, for ``values``."""
+        ...
+
+    def problems(self) -> list[str]:
+        """Problems found without rendering, one line each."""
+        ...
+
+    def missing(self) -> str | None:
+        """Why the family cannot render here, or None."""
+        ...
+
+    def refusal(self, values: dict[str, str]) -> str | None:
+        """Why the family does not allow ``values`` together, or None."""
+        ...
+
+
+class TemplateSource:
+    """Prompts rendered from the family's templates and inbox, in its sandbox."""
+
+    def __init__(self, family: Family) -> None:
+        self.family = family
+
+    def render(self, values: dict[str, str]) -> Rendered:
+        family, context = self.family, dict(values)
+        templates = family.spec.templates
+        assert templates is not None  # a family without a generator has templates
+        budget = BUDGET.set(Budget())
+        try:
+            system = family._render_file(templates.system, context)
+            instruction = family._render_file(templates.instruction, context)
+            inbox = tuple(family._render_inbox(context))
+        finally:
+            BUDGET.reset(budget)
+        user = instruction.strip() + "\n\n" + "\n\n".join(email.as_text() for email in inbox)
+        return Rendered(system, user, inbox)
+
+    def cast(self, values: Mapping[str, str]) -> dict[str, Person]:
+        return {role: Person(role, values[member.name], values[member.email])
+                for role, member in self.family.spec.cast.items()}
+
+    def problems(self) -> list[str]:
+        return _template_problems(self.family)
+
+    def missing(self) -> str | None:
+        return None
+
+    def refusal(self, values: dict[str, str]) -> str | None:
+        return None  # templates take every combination
+
+
+class GeneratorSource:
+    """Prompts written by the workbench function the family names (``module:function``),
+    imported when first needed."""
+
+    def __init__(self, name: str, spec: FamilySpec) -> None:
+        assert spec.generator is not None
+        self.name, self.spec, self.reference = name, spec, spec.generator
+
+    @cached_property
+    def generator(self) -> Generator:
+        """The function itself."""
+        module, _, function = self.reference.partition(":")
+        try:
+            return getattr(importlib.import_module(module), function)
+        except (ImportError, AttributeError) as exc:
+            raise ScenarioError(f"{self.name}: generator {self.reference!r} cannot be loaded "
+                                f"({exc}); name a function the workbench has") from None
+
+    def render(self, values: dict[str, str]) -> Rendered:
+        if reason := self.missing():
+            raise Unavailable(f"{self.name}: {reason}")
+        try:
+            return self.generator(values)
+        except ScenarioError as exc:
+            raise type(exc)(f"{self.name}: {exc}") from None
+
+    def cast(self, values: Mapping[str, str]) -> dict[str, Person]:
+        return {role: Person(role, member.name, member.email)
+                for role, member in self.spec.cast.items()}
+
+    def problems(self) -> list[str]:
+        return []
+
+    def missing(self) -> str | None:
+        return self.generator.missing()
+
+    def refusal(self, values: dict[str, str]) -> str | None:
+        try:
+            self.render(values)
+        except InvalidCombination as exc:
+            return str(exc)
+        return None
 
 
 def _compiled(where: str, make: Callable[[], T]) -> T:
@@ -302,6 +461,25 @@ class Family:
     def variables(self) -> dict[str, Variable]:
         return self.spec.variables
 
+    @cached_property
+    def source(self) -> PromptSource:
+        """Where the prompts come from: the family's templates, or the generator it names."""
+        if self.spec.generator is not None:
+            return GeneratorSource(self.name, self.spec)
+        return TemplateSource(self)
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why the family cannot render here (an optional package is not installed, say),
+        naming the command that fixes it; None when it can."""
+        return self.source.missing()
+
+    def ensure_available(self) -> None:
+        """Raise :class:`Unavailable`, one line naming the fix, if the family cannot render
+        here."""
+        if reason := self.unavailable:
+            raise Unavailable(f"{self.name}: {reason}")
+
     @property
     def defaults(self) -> dict[str, str]:
         return {name: var.default for name, var in self.variables.items()}
@@ -309,6 +487,8 @@ class Family:
     def template_files(self) -> list[str]:
         """Every template file the family uses, relative to its templates/ folder; with a base,
         then the base's own file (``<base>/<file>``) of each one the family overrides."""
+        if self.spec.templates is None:
+            return []
         files = [self.spec.templates.system, self.spec.templates.instruction]
         files += [email.body for email in self.spec.inbox]
         files = list(dict.fromkeys(files))
@@ -489,33 +669,28 @@ class Family:
         return f"{self.name}/" + ",".join(parts)
 
     def cast(self, values: Mapping[str, str]) -> dict[str, Person]:
-        return {
-            role: Person(role, values[member.name], values[member.email])
-            for role, member in self.spec.cast.items()
-        }
+        """The people of the scenario, by role, for ``values``."""
+        return self.source.cast(values)
+
+    def refusal(self, overrides: Mapping[str, str] | None = None) -> str | None:
+        """Why the family does not allow this combination of values (one line), or None;
+        a grid skips the combinations it refuses."""
+        return self.source.refusal(self.resolve(overrides))
 
     def render(self, overrides: Mapping[str, str] | None = None) -> Prompt:
         """Render the family with ``overrides`` applied to its defaults."""
         values = self.resolve(overrides)
-        context = dict(values)
-        budget = BUDGET.set(Budget())
-        try:
-            system = self._render_file(self.spec.templates.system, context)
-            instruction = self._render_file(self.spec.templates.instruction, context)
-            inbox = tuple(self._render_inbox(context))
-        finally:
-            BUDGET.reset(budget)
-        user = instruction.strip() + "\n\n" + "\n\n".join(email.as_text() for email in inbox)
+        rendered = self.source.render(values)
         content = {
-            "system": system,
-            "user": user,
-            "inbox": [email.as_dict() for email in inbox],
+            "system": rendered.system,
+            "user": rendered.user,
+            "inbox": [email.as_dict() for email in rendered.inbox],
         }
         return Prompt(
             family=self.name,
-            system=system,
-            user=user,
-            inbox=inbox,
+            system=rendered.system,
+            user=rendered.user,
+            inbox=rendered.inbox,
             values=values,
             condition_id=self.condition_id(values),
             hash=sha256_of(content),
@@ -662,11 +837,35 @@ def _with_derived_from(text: str, raw: dict[str, Any], derived: DerivedFrom) -> 
 
 
 def list_families(root: Path | None = None) -> list[str]:
-    """Names of the scenario families under ``root`` (default: :func:`scenarios_root`)."""
+    """Names of the scenario families under ``root`` (default: :func:`scenarios_root`), those
+    in a group folder as ``group/name``."""
     root = root or scenarios_root()
+    return sorted(folder.relative_to(root).as_posix() for folder in _family_folders(root))
+
+
+def _family_folders(root: Path) -> list[Path]:
+    """The family folders under ``root``: its children holding scenario.yaml, and theirs in
+    each child that is a group folder (a folder without a scenario.yaml)."""
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / SCENARIO_FILE).is_file())
+    folders = []
+    for child in sorted(root.iterdir()):
+        if (child / SCENARIO_FILE).is_file():
+            folders.append(child)
+        elif _FAMILY_NAME.fullmatch(child.name) and child.is_dir():
+            folders += [p for p in sorted(child.iterdir()) if (p / SCENARIO_FILE).is_file()]
+    return folders
+
+
+def _family_name(folder: Path, root: Path | None) -> str:
+    """The name of the family in ``folder``: its path under the scenarios root when it is
+    one of the families there (``original/blackmail``), else the folder's name."""
+    root = root or scenarios_root()
+    try:
+        name = folder.resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError):
+        return folder.name
+    return name if name != "." and name.count("/") <= 1 else folder.name
 
 
 def family_folder(name_or_path: str | Path, root: Path | None = None) -> Path:
@@ -699,7 +898,8 @@ def load_family(name_or_path: str | Path, root: Path | None = None) -> Family:
     raw = _raw_spec(folder)
     if "base" in raw:
         raw = _over_base(folder, raw)
-    return Family(folder.name, folder, _validated(folder / SCENARIO_FILE, raw))
+    spec = _validated(folder / SCENARIO_FILE, raw)
+    return Family(_family_name(folder, root), folder, spec)
 
 
 _BASED_FIELDS = ("base", "title", "description", "variables", "derived_from")
@@ -801,8 +1001,28 @@ def check_family(family: Family, exhaustive: bool = True) -> list[str]:
 
     Looks for undeclared and unused variables, choices that no template mentions, and
     templates that fail to render for some combination of choices (all of them when
-    ``exhaustive``, else the defaults and each choice alone).
+    ``exhaustive``, else the defaults and each choice alone). A family with a generator is
+    checked by rendering, the combinations it refuses skipped; one that cannot render here
+    raises :class:`Unavailable`.
     """
+    family.ensure_available()
+    problems = family.source.problems()
+    if problems:
+        return problems
+    combos = family.combinations() if exhaustive else _one_at_a_time(family)
+    for combo in combos:
+        try:
+            family.render(combo)
+        except InvalidCombination:
+            continue
+        except ScenarioError as exc:
+            problems.append(f"{exc} (with {family.condition_id(family.resolve(combo))})")
+            break
+    return problems
+
+
+def _template_problems(family: Family) -> list[str]:
+    """What :func:`check_family` finds in a family's template sources without rendering."""
     problems: list[str] = []
     referenced: set[str] = set()
     try:
@@ -834,15 +1054,6 @@ def check_family(family: Family, exhaustive: bool = True) -> list[str]:
                     f"{family.name}: choice {name}={choice} is used by no template "
                     "(compare against it in a template or remove it)"
                 )
-    if problems:
-        return problems
-    combos = family.combinations() if exhaustive else _one_at_a_time(family)
-    for combo in combos:
-        try:
-            family.render(combo)
-        except ScenarioError as exc:
-            problems.append(f"{exc} (with {family.condition_id(family.resolve(combo))})")
-            break
     return problems
 
 
@@ -864,7 +1075,7 @@ def folders_to_check(path: str | Path | None = None) -> list[Path]:
         return [root]
     if not root.is_dir():
         raise ScenarioError(f"{root} is not a folder; give a family folder or a folder of them")
-    folders = [p for p in sorted(root.iterdir()) if (p / SCENARIO_FILE).is_file()]
+    folders = _family_folders(root)
     if not folders:
         raise ScenarioError(f"no scenario.yaml found in {root} or its sub-folders")
     return folders

@@ -216,11 +216,13 @@ def results_labels(frame: pd.DataFrame, scenario: Family | str | None = None) ->
 
 
 def _families(frame: pd.DataFrame) -> pd.Series:
-    """The family each row answers, from its ``condition_id`` (``family/…``)."""
+    """The family each row answers, from its ``condition_id`` (``family/…``): all before the
+    last ``/``, since a family's name may hold one (``original/blackmail``) and a value's
+    never does (it is percent-quoted)."""
     import pandas as pd
 
     ids = frame["condition_id"] if "condition_id" in frame else pd.Series("", frame.index)
-    families = ids.fillna("").astype(str).str.split("/", n=1).str[0]
+    families = ids.fillna("").astype(str).str.rpartition("/")[0]
     if (families == "").any():
         raise WorkbenchError("cannot tell which scenario family labels these results (a row "
                              "has no condition id naming it); pass scenario=NAME")

@@ -1,5 +1,6 @@
 """``ScenarioEditor``: every variable of a scenario family as a control, the rendered prompt
-live, what the values change against a baseline, and the templates' text editable in place.
+live, what the values change against a baseline, and the templates' text editable in place
+(a family whose prompts a generator writes has no templates: its text is shown read-only).
 
 The previews are ``ipywidgets.HTML`` holding static, escaped HTML built by
 :mod:`workbench.report`; the same HTML is the widget's snapshot, so a notebook export shows
@@ -64,7 +65,8 @@ class ScenarioEditor(SnapshotBox):
             tooltip="the template to edit: its text renders in the sandbox as you type",
             style=_LABEL_WIDTH)
         self.template_text = widgets.Textarea(
-            value=self._originals[self.template.value],
+            value=self._originals.get(self.template.value, ""),
+            disabled=not self._originals,  # generated: the rendered text, read-only
             layout=widgets.Layout(width="100%", height="18em"))
         self.revert = widgets.Button(description="Revert",
                                      tooltip="put back the text of the template's file")
@@ -93,8 +95,9 @@ class ScenarioEditor(SnapshotBox):
         ]
         for control in self.controls.values():
             control.observe(lambda _: self._update(), names="value")
-        self.template.observe(self._on_template, names="value")
-        self.template_text.observe(self._on_text, names="value")
+        if self._originals:
+            self.template.observe(self._on_template, names="value")
+            self.template_text.observe(self._on_text, names="value")
         self.revert.on_click(lambda _: setattr(
             self.template_text, "value", self._originals[self.template.value]))
         self.pin.on_click(lambda _: self._set_baseline(
@@ -109,14 +112,25 @@ class ScenarioEditor(SnapshotBox):
         conditions = [self.controls[n] for n, v in variables.items() if v.type == "choice"]
         cast, placed = [], set()
         for member in self._source.spec.cast.values():
+            if member.name not in self.controls:  # given as they are, not variables
+                cast.append(widgets.HTML(report.editor_html(report.text_html(
+                    f"{member.name} {member.email}: {member.role}"))))
+                continue
             cast.append(widgets.HBox([self.controls[member.name], self.controls[member.email]]))
             placed |= {member.name, member.email}
         cast += [self.controls[n] for n, v in variables.items()
                  if v.type == "text" and n not in placed]
         templates = [widgets.HBox([self.template, self.revert]), self.template_text]
+        title = "edit a template"
+        if not self._originals:
+            templates = [widgets.HTML(report.editor_html(report.text_html(
+                f"{self._source.name} has no templates: its generator "
+                f"({self._source.spec.generator}) writes the prompt shown below, read-only"))),
+                self.template_text]
+            title = "generated text (read-only)"
         sections = widgets.Accordion(
             children=[widgets.VBox(conditions), widgets.VBox(cast), widgets.VBox(templates)],
-            titles=("conditions", "cast", "edit a template"))
+            titles=("conditions", "cast", title))
         sections.selected_index = 0
         return sections
 
@@ -208,6 +222,8 @@ class ScenarioEditor(SnapshotBox):
             report.prompt_diff_html(self._baseline, prompt, self._against))
         self._system.value = report.editor_html(report.text_html(prompt.system))
         self._inbox.value = report.editor_html(report.inbox_html(prompt.inbox))
+        if not self._originals:
+            self.template_text.value = f"{prompt.system}\n\n{prompt.user}"
 
     def snapshot_html(self) -> str:
         """Static, escaped HTML of the editor's state: the prompt shown, what it changes, and
@@ -232,6 +248,8 @@ def _control(name: str, var: Variable, value: str) -> widgets.ValueWidget:
 
 def _template_options(family: Family) -> list[tuple[str, str]]:
     """(label, file) for every template of the family: the file and what it renders."""
+    if family.spec.templates is None:
+        return []
     uses: dict[str, list[str]] = {}
     uses.setdefault(family.spec.templates.system, []).append("system prompt")
     uses.setdefault(family.spec.templates.instruction, []).append("instruction")
