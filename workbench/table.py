@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workbench.hashing import canonical_json
 
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from workbench.store import Store
+
+TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens")
 
 
 def results_table(store: Store, name: str, since: float | None = None) -> pd.DataFrame:
@@ -30,43 +32,46 @@ def results_table(store: Store, name: str, since: float | None = None) -> pd.Dat
     """
     import pandas as pd
 
+    definition = store.definition(name)
+    grid = list(definition.get("grid") or {})
+    variables = grid + [v for v in definition.get("fixed") or {} if v not in grid]
+    rows = store.sample_rows(name)
+    fields = store.SAMPLE_COLUMNS
+    column: dict[str, Any] = dict(zip(fields, map(list, zip(*rows, strict=True)), strict=True)
+                                  ) if rows else {field: [] for field in fields}
+    decoded = {text: json.loads(text) for text in set(column["values"])}  # one a condition
+    parsed = [decoded[text] for text in column["values"]]
+    texts = column["text"]
+    data: dict[str, Any] = {
+        "condition_id": column["condition_id"],
+        "condition": [", ".join(f"{v}={p.get(v)}" for v in grid) if grid else condition
+                      for p, condition in zip(parsed, column["condition_id"], strict=True)],
+        **{variable: [p.get(variable) for p in parsed] for variable in variables},
+    }
+    data |= {key: column[key] for key in ("model", "sample", "seed", "request_hash", "text",
+                                           "reasoning")}
+    data["actions"] = _actions(texts)
+    data |= {key: [value or 0 for value in column[key]] for key in TOKEN_COLUMNS}
+    data |= {key: column[key] for key in ("cost", "latency_s")}
+    data["error"] = ["not run" if text is None and error is None else error
+                     for text, error in zip(texts, column["error"], strict=True)]
+    data["cached"] = [text is not None and (since is None or created < since)
+                      for text, created in zip(texts, column["created"], strict=True)]
+    data["values"] = column["values"]
+    frame = pd.DataFrame(data)
+    for key in TOKEN_COLUMNS:
+        frame[key] = frame[key].astype("int64")
+    for key in ("cost", "latency_s"):
+        frame[key] = frame[key].astype("float64")
+    return frame
+
+
+def _actions(texts: list[str | None]) -> list[str | None]:
+    """The JSON of the emails each response sends (None where there is no response)."""
     from workbench.actions import parse_response
 
-    definition = store.definition(name)
-    variables = list(definition.get("grid") or {}) + [
-        v for v in definition.get("fixed") or {} if v not in (definition.get("grid") or {})
-    ]
-    rows = store.sample_rows(name)
-    columns = list(store.SAMPLE_COLUMNS)
-    frame = pd.DataFrame.from_records(rows, columns=columns)
-    decoded = {text: json.loads(text) for text in {row[1] for row in rows}}  # one a condition
-    parsed = [decoded[row[1]] for row in rows]
-    grid = list(definition.get("grid") or {})
-    frame.insert(1, "condition", [
-        ", ".join(f"{v}={p.get(v)}" for v in grid) if grid else row[0]
-        for p, row in zip(parsed, rows, strict=True)
-    ])
-    for position, variable in enumerate(variables):
-        frame.insert(2 + position, variable, [p.get(variable) for p in parsed])
-    text_at, error_at = columns.index("text"), columns.index("error")
-    frame["error"] = [
-        "not run" if row[text_at] is None and row[error_at] is None else row[error_at]
-        for row in rows
-    ]
-    frame["actions"] = [
-        None if row[text_at] is None else canonical_json(parse_response(row[text_at]).as_dict())
-        for row in rows
-    ]
-    created_at = columns.index("created")
-    frame["cached"] = [
-        row[text_at] is not None and (since is None or row[created_at] < since)
-        for row in rows
-    ]
-    for column in columns[8:12]:
-        frame[column] = frame[column].fillna(0).astype("int64")
-    order = [c for c in frame.columns if c not in ("actions", "values", "created")]
-    order.insert(order.index("reasoning") + 1, "actions")
-    return frame[[*order, "values"]]
+    return [None if text is None else canonical_json(parse_response(text).as_dict())
+            for text in texts]
 
 
 def export_parquet(store: Store, name: str, path: str | Path) -> Path:
