@@ -338,7 +338,8 @@ def demo_command(
 
     path = project_file("experiments/demo.yaml")
     if path is None:
-        raise WorkbenchError("experiments/demo.yaml not found; run from the workbench checkout")
+        raise WorkbenchError("experiments/demo.yaml not found in the project or the installed "
+                             "package; reinstall workbench")
     _run_one(str(path), out=out, judge=None, notebook=True)
 
 

@@ -61,13 +61,13 @@ class RunFolder:
 
 
 def notebook_template() -> Path:
-    """The parameterized notebook: ``notebooks/experiment.ipynb`` of the project, else of the
-    source checkout the package was installed from."""
+    """The parameterized notebook: ``notebooks/experiment.ipynb`` of the project, else the
+    built-in one (:func:`workbench.project.builtin_file`)."""
     if found := project_file(f"notebooks/{NOTEBOOK_NAME}"):
         return found
     raise ExperimentError(
-        f"notebooks/{NOTEBOOK_NAME} not found; run from the workbench checkout "
-        "or use `workbench run --no-notebook`"
+        f"notebooks/{NOTEBOOK_NAME} not found in the project or the installed package; "
+        "reinstall workbench or use `workbench run --no-notebook`"
     )
 
 

@@ -58,7 +58,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from workbench.errors import InvalidCombination, ScenarioError, Unavailable
 from workbench.hashing import sha256_of
-from workbench.project import CHECKOUT, project_file
+from workbench.project import builtin_file, project_file
 from workbench.sandbox import (
     BUDGET,
     MAX_FILE_BYTES,
@@ -82,10 +82,10 @@ T = TypeVar("T")
 def scenarios_root() -> Path:
     """The folder holding the scenario families: ``WORKBENCH_SCENARIOS``, else the ``scenarios/``
     folder of the project (:func:`workbench.project.project_root`, found by walking up from the
-    working directory), else that of the source checkout the package was installed from."""
+    working directory), else the built-in families (:func:`workbench.project.builtin_file`)."""
     if env := os.environ.get("WORKBENCH_SCENARIOS"):
         return Path(env)
-    return project_file("scenarios") or CHECKOUT / "scenarios"
+    return project_file("scenarios") or builtin_file("scenarios")
 
 
 def approx_tokens(text: str) -> int:
