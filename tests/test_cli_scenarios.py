@@ -48,6 +48,27 @@ def test_list() -> None:
             "variables": 27} in rows
 
 
+def test_a_project_scenarios_folder_adds_to_and_overrides_the_builtin_families(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WORKBENCH_SCENARIOS")
+    assert "[project]" not in workbench("scenarios", "list").stdout  # in the checkout: one set
+    project = tmp_path / "study"
+    make_family(project / "scenarios", "tiny")
+    make_family(project / "scenarios", "blackmail")  # hides the built-in blackmail
+    rows = {row["name"]: row for row in json.loads(
+        workbench("scenarios", "list", "--json", cwd=project).stdout)}
+    assert set(rows) == {"tiny", *list_families(REPO / "scenarios")}
+    assert rows["tiny"]["project"] and rows["blackmail"]["project"]
+    assert rows["blackmail"]["title"] == "Tiny" and "project" not in rows["lethal"]
+    listed = workbench("scenarios", "list", cwd=project).stdout.splitlines()
+    assert next(line for line in listed if line.startswith("tiny")).endswith("[project]")
+    rendered = workbench("scenarios", "render", "blackmail", "--json", cwd=project)
+    assert json.loads(rendered.stdout)["system"] == "You are Ada."
+    # a built-in family with a base keeps the built-in base beside it
+    oversight = workbench("scenarios", "render", "oversight", "--json", cwd=project)
+    assert oversight.returncode == 0 and "Ada" not in json.loads(oversight.stdout)["system"]
+
+
 def test_show() -> None:
     result = workbench("scenarios", "show", "blackmail")
     assert result.returncode == 0, result.stderr

@@ -28,6 +28,7 @@ from workbench.scenarios import (
     load_family,
     render,
     scenarios_root,
+    scenarios_roots,
 )
 from workbench.widgets import ScenarioEditor
 
@@ -438,12 +439,25 @@ def test_scenarios_root_walks_up_to_the_project(tmp_path: Path,
     monkeypatch.chdir(project / "notebooks")
     monkeypatch.delenv("WORKBENCH_SCENARIOS")
     assert scenarios_root() == project.resolve() / "scenarios"
-    assert list_families() == ["tiny"] and load_family("tiny").render().system == "You are Ada."
+    # the project's families, then the built-in ones (the checkout's)
+    assert scenarios_roots() == [project.resolve() / "scenarios", REPO / "scenarios"]
+    assert list_families() == sorted(["tiny", *list_families(REPO / "scenarios")])
+    assert load_family("tiny").render().system == "You are Ada."
     monkeypatch.setenv("WORKBENCH_SCENARIOS", str(REPO / "scenarios"))
-    assert scenarios_root() == REPO / "scenarios"
+    assert scenarios_roots() == [REPO / "scenarios"]
     monkeypatch.delenv("WORKBENCH_SCENARIOS")
-    monkeypatch.chdir(tmp_path)  # no project here: the checkout's families
-    assert scenarios_root() == REPO / "scenarios"
+    monkeypatch.chdir(tmp_path)  # no project here: new families go here, the built-in ones
+    assert scenarios_root() == tmp_path.resolve() / "scenarios"
+    assert list_families() == list_families(REPO / "scenarios")
+
+
+def test_save_as_will_not_hide_a_builtin_family(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    make_family(tmp_path / "scenarios")
+    monkeypatch.delenv("WORKBENCH_SCENARIOS")
+    with pytest.raises(ScenarioError, match="'lethal' is a built-in family"):
+        load_family("tiny").save_as("lethal")
+    assert load_family("tiny").save_as("tiny2").folder == tmp_path / "scenarios" / "tiny2"
 
 
 def test_approx_tokens() -> None:

@@ -55,11 +55,16 @@ def print_json(value: Any) -> None:
 
 @scenarios_app.command("list")
 def scenarios_list(as_json: JsonOption = False) -> None:
-    """List the scenario families; those that cannot render here say what to install."""
+    """List the scenario families; those that cannot render here say what to install, and
+    outside the source checkout the project's own are marked [project]."""
+    roots = scenarios.scenarios_roots()
+    own = set(scenarios.list_families(roots[0])) if len(roots) > 1 else set()
     rows = []
     for name in scenarios.list_families():
         family = scenarios.load_family(name)
         row = {"name": name, "title": family.spec.title, "variables": len(family.variables)}
+        if name in own:
+            row["project"] = True
         if reason := family.unavailable:
             row["unavailable"] = reason
         rows.append(row)
@@ -67,7 +72,8 @@ def scenarios_list(as_json: JsonOption = False) -> None:
         print_json(rows)
         return
     for row in rows:
-        typer.echo(f"{row['name']:<20} {row['title']} ({row['variables']} variables)")
+        mark = "  [project]" if row.get("project") else ""
+        typer.echo(f"{row['name']:<20} {row['title']} ({row['variables']} variables){mark}")
         if "unavailable" in row:
             typer.echo(f"{'':<20} unavailable: {row['unavailable']}")
 

@@ -58,7 +58,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from workbench.errors import InvalidCombination, ScenarioError, Unavailable
 from workbench.hashing import sha256_of
-from workbench.project import builtin_file, project_file
+from workbench.project import builtin_file, project_root
 from workbench.sandbox import (
     BUDGET,
     MAX_FILE_BYTES,
@@ -80,12 +80,30 @@ T = TypeVar("T")
 
 
 def scenarios_root() -> Path:
-    """The folder holding the scenario families: ``WORKBENCH_SCENARIOS``, else the ``scenarios/``
-    folder of the project (:func:`workbench.project.project_root`, found by walking up from the
-    working directory), else the built-in families (:func:`workbench.project.builtin_file`)."""
+    """The folder of the project's own families, where new ones are saved:
+    ``WORKBENCH_SCENARIOS``, else ``scenarios/`` in the project's folder
+    (:func:`workbench.project.project_root`, found by walking up from the working directory)."""
     if env := os.environ.get("WORKBENCH_SCENARIOS"):
         return Path(env)
-    return project_file("scenarios") or builtin_file("scenarios")
+    return project_root() / "scenarios"
+
+
+def scenarios_roots() -> list[Path]:
+    """The folders families are found in, the first holding a name winning:
+    ``WORKBENCH_SCENARIOS`` alone when it is set; else the project's folder
+    (:func:`scenarios_root`) and then the built-in families, so the project's add to the
+    built-in ones and one of the same name overrides the built-in. In the source checkout the
+    two are the same folder."""
+    own = scenarios_root()
+    builtin = builtin_file("scenarios")
+    if os.environ.get("WORKBENCH_SCENARIOS") or own.resolve() == builtin.resolve():
+        return [own]
+    return [own, builtin]
+
+
+def _roots(root: Path | None) -> list[Path]:
+    """``root`` alone when given, else :func:`scenarios_roots`."""
+    return [Path(root)] if root else scenarios_roots()
 
 
 def approx_tokens(text: str) -> int:
@@ -568,12 +586,13 @@ class Family:
 
     def save_as(self, name: str, root: Path | None = None) -> Family:
         """Write a copy of the family, with its edited templates, as the new family ``name``
-        under ``root`` (default :func:`scenarios_root`), and load it.
+        under ``root`` (default :func:`scenarios_root`, the project's), and load it.
 
         Its scenario.yaml records ``derived_from`` (:class:`DerivedFrom`); a family with a
         base is copied as one (its scenario.yaml and own templates, plus the edits), so it is
         saved beside the same base. Refuses, with one line, a name that is not a plain folder
-        name or is taken, a root without the family's base, and a family in which
+        name or is taken (by default, also one a built-in family has), a root without the
+        family's base, and a family in which
         :func:`check_family` (one variable at a time) finds a problem.
         """
         if not _FAMILY_NAME.fullmatch(name):
@@ -586,6 +605,9 @@ class Family:
                               "choose another name")
         if folder.exists() or folder.is_symlink():
             raise taken
+        if root is None and name in list_families():
+            raise ScenarioError(f"{name!r} is a built-in family, which a family saved under that "
+                                "name would hide: choose another name")
         base = self.base_folder
         if base is not None and (folder.parent / base.name).resolve() != base.resolve():
             raise ScenarioError(
@@ -837,10 +859,10 @@ def _with_derived_from(text: str, raw: dict[str, Any], derived: DerivedFrom) -> 
 
 
 def list_families(root: Path | None = None) -> list[str]:
-    """Names of the scenario families under ``root`` (default: :func:`scenarios_root`), those
-    in a group folder as ``group/name``."""
-    root = root or scenarios_root()
-    return sorted(folder.relative_to(root).as_posix() for folder in _family_folders(root))
+    """Names of the scenario families under ``root`` (default: those of
+    :func:`scenarios_roots`), those in a group folder as ``group/name``."""
+    return sorted({folder.relative_to(base).as_posix()
+                   for base in _roots(root) for folder in _family_folders(base)})
 
 
 def _family_folders(root: Path) -> list[Path]:
@@ -860,29 +882,33 @@ def _family_folders(root: Path) -> list[Path]:
 def _family_name(folder: Path, root: Path | None) -> str:
     """The name of the family in ``folder``: its path under the scenarios root when it is
     one of the families there (``original/blackmail``), else the folder's name."""
-    root = root or scenarios_root()
-    try:
-        name = folder.resolve().relative_to(root.resolve()).as_posix()
-    except (ValueError, OSError):
-        return folder.name
-    return name if name != "." and name.count("/") <= 1 else folder.name
+    for base in _roots(root):
+        try:
+            name = folder.resolve().relative_to(base.resolve()).as_posix()
+        except (ValueError, OSError):
+            continue
+        if name != "." and name.count("/") <= 1:
+            return name
+    return folder.name
 
 
 def family_folder(name_or_path: str | Path, root: Path | None = None) -> Path:
-    """The folder of a family given by name (under ``root``) or by path."""
+    """The folder of a family given by path, or by name: under ``root``, else in the first of
+    :func:`scenarios_roots` that has it."""
     path = Path(name_or_path)
     if (path / SCENARIO_FILE).is_file():
         return path
     if path.name == SCENARIO_FILE and path.is_file():
         return path.parent
-    root = root or scenarios_root()
-    folder = root / str(name_or_path)
-    if (folder / SCENARIO_FILE).is_file():
-        return folder
+    roots = _roots(root)
+    for base in roots:
+        folder = base / str(name_or_path)
+        if (folder / SCENARIO_FILE).is_file():
+            return folder
     known = ", ".join(list_families(root)) or "none"
     raise ScenarioError(
-        f"no scenario family {str(name_or_path)!r} in {root}; known families: {known} "
-        "(or give the path of a folder holding scenario.yaml)"
+        f"no scenario family {str(name_or_path)!r} in {' or '.join(map(str, roots))}; "
+        f"known families: {known} (or give the path of a folder holding scenario.yaml)"
     )
 
 
@@ -1069,13 +1095,18 @@ def _one_at_a_time(family: Family) -> Iterator[dict[str, str]]:
 
 
 def folders_to_check(path: str | Path | None = None) -> list[Path]:
-    """The family folders under ``path``: itself if it holds scenario.yaml, else its children."""
-    root = Path(path) if path else scenarios_root()
-    if (root / SCENARIO_FILE).is_file():
-        return [root]
-    if not root.is_dir():
-        raise ScenarioError(f"{root} is not a folder; give a family folder or a folder of them")
-    folders = _family_folders(root)
+    """The family folders under ``path``: itself if it holds scenario.yaml, else its children;
+    without ``path``, those of every family :func:`list_families` names."""
+    if path:
+        root = Path(path)
+        if (root / SCENARIO_FILE).is_file():
+            return [root]
+        if not root.is_dir():
+            raise ScenarioError(f"{root} is not a folder; give a family folder or a folder of them")
+        folders = _family_folders(root)
+    else:
+        folders = [family_folder(name) for name in list_families()]
     if not folders:
-        raise ScenarioError(f"no scenario.yaml found in {root} or its sub-folders")
+        where = path or " or ".join(map(str, scenarios_roots()))
+        raise ScenarioError(f"no scenario.yaml found in {where} or its sub-folders")
     return folders
