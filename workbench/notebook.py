@@ -24,6 +24,7 @@ import pandas as pd
 from workbench.errors import ExperimentError, NotebookFailed
 from workbench.experiment import Experiment, confirm, load_experiment
 from workbench.hashing import canonical_json
+from workbench.models.local import physical_cores
 from workbench.project import project_file
 from workbench.report import export_html
 from workbench.runner import PROGRESS_TO_STDERR
@@ -149,6 +150,10 @@ def run_many(
     for path in experiment_files:
         load_experiment(path, judge=judge)  # validate them all before anything runs
     pending = list(experiment_files)
+    # The embedded model's threads: the cores shared out among the runs at once.
+    at_once = max(1, min(parallel, len(pending)))
+    env = {**os.environ, "WORKBENCH_THREADS": os.environ.get("WORKBENCH_THREADS")
+           or str(max(1, physical_cores() // at_once))}
     running: list[tuple[Path, subprocess.Popen[bytes]]] = []
     finished: list[tuple[Path, int]] = []
     while pending or running:
@@ -161,7 +166,7 @@ def run_many(
                 command.append("--no-notebook")
             if yes:
                 command.append("--yes")
-            running.append((path, subprocess.Popen(command)))
+            running.append((path, subprocess.Popen(command, env=env)))
         path, process = running.pop(0)
         finished.append((path, process.wait()))
     return finished

@@ -38,11 +38,28 @@ def smollm2_path() -> Path | None:
 
 
 def n_threads() -> int:
-    """Threads per generation: ``WORKBENCH_THREADS``, else half the CPUs (llama.cpp's choice).
+    """Threads per generation: ``WORKBENCH_THREADS``, else the physical cores this process may
+    use (:func:`physical_cores`).
 
-    ggml's threads spin at barriers, so using every core is much slower (up to ten times,
-    measured on 2 cores) as soon as anything else (a notebook, a runner) wants a core."""
-    return int(os.environ.get("WORKBENCH_THREADS") or max(1, (os.cpu_count() or 2) // 2))
+    ggml's threads spin at barriers, so more threads than free cores is much slower (up to ten
+    times, measured on 2 cores): runs in parallel processes share the cores out
+    (:func:`workbench.notebook.run_many`), and ``WORKBENCH_THREADS=1`` suits a busy machine."""
+    return int(os.environ.get("WORKBENCH_THREADS") or physical_cores())
+
+
+def physical_cores() -> int:
+    """The physical cores among the CPUs this process may run on (hyper-threads of one core
+    count once); the CPU count where the topology cannot be read."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topology / "physical_package_id").read_text().strip(),
+                       (topology / "core_id").read_text().strip()))
+        except OSError:
+            return len(cpus)
+    return len(cores) or os.cpu_count() or 1
 
 
 @dataclass
