@@ -141,3 +141,14 @@ def test_run_a_copied_experiment_through_the_packaged_notebook(venv: Path, empty
     assert "1/1 samples finished, 0 failed" in out
     assert (empty / "runs" / "copied" / "report.html").stat().st_size > 10_000
     assert (empty / ".workbench" / "store.sqlite").is_file()
+
+
+@pytest.mark.slow
+def test_demo_runs_from_the_wheel(venv: Path, empty: Path) -> None:
+    """`workbench demo`: the wheel's demo experiment on the embedded model, its store in
+    .workbench/ and its run folder in runs/ of the empty folder."""
+    out = workbench(venv, empty, "demo", timeout=600)
+    assert "12/12 samples finished, 0 failed" in out
+    (report,) = (empty / "runs").glob("demo-*/report.html")
+    assert report.stat().st_size > 10_000
+    assert (empty / ".workbench" / "store.sqlite").is_file()
