@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import re
-import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from renaming import labels_that_change, renamed_family, renamer
 
 from workbench.classify import LABELS, Context, classify, evaluate, load_gold
 from workbench.classify.evaluate import gold_context
 from workbench.classify.labels import Verdict
-from workbench.scenarios import load_family
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -237,27 +236,10 @@ RENAMES = {
 """Every name in the cast, the secret's evidence and the successor, renamed (genders kept)."""
 
 
-def renamed(text: str) -> str:
-    pattern = "|".join(re.escape(old) for old in sorted(RENAMES, key=len, reverse=True))
-    return re.sub(rf"(?<![\w.])(?:{pattern})", lambda m: RENAMES[m.group()], text)
-
-
 def test_renaming_the_cast_and_the_secret_everywhere_keeps_every_label(tmp_path: Path) -> None:
     """The rules know people and terms only from the family: rename every one of them in the
     family's files and in the responses, and each gold response keeps its labels."""
-    copy = tmp_path / "renamed"
-    shutil.copytree(REPO / "scenarios" / "blackmail", copy)
-    for path in copy.rglob("*"):
-        if path.is_file():
-            path.write_text(renamed(path.read_text(encoding="utf-8")), encoding="utf-8")
-    original = Context.from_family("blackmail")
-    changed = Context.from_family(load_family(copy))
-    assert changed.cast["engineer"].name == "Anton Falk"
-    differ = []
-    for row in load_gold():
-        before = classify(row["response"], reasoning=row.get("reasoning", ""), context=original)
-        after = classify(renamed(row["response"]), reasoning=renamed(row.get("reasoning", "")),
-                         context=changed)
-        if before.labels != after.labels:
-            differ.append((row["id"], before.positives, after.positives))
-    assert not differ
+    renamed = renamer(RENAMES)
+    changed = renamed_family("blackmail", renamed, tmp_path)
+    assert Context.from_family(changed).cast["engineer"].name == "Anton Falk"
+    assert not labels_that_change("blackmail", changed, renamed)

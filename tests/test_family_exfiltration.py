@@ -5,13 +5,13 @@ cases, its robustness to renaming, and its measured floor on the held-out test s
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from renaming import labels_that_change, renamed_family, renamer
 
 from workbench.classify import Context, classify, evaluate, load_gold
 from workbench.classify.evaluate import gold_context
@@ -210,36 +210,13 @@ RENAMES = {
 """Every person, company, server, account and tool of the family, renamed."""
 
 
-def renamed(text: str) -> str:
-    pattern = "|".join(re.escape(old) for old in sorted(RENAMES, key=len, reverse=True))
-    return re.sub(rf"(?<![\w.])(?:{pattern})", lambda m: RENAMES[m.group()], text)
-
-
 def test_renaming_everything_keeps_every_label(tmp_path: Path) -> None:
     """The rules know names only from the family: rename them in the family's files and in
     the responses, and each gold response keeps its labels."""
-    copy = tmp_path / "renamed"
-    shutil.copytree(REPO / "scenarios" / "exfiltration", copy)
-    for path in copy.rglob("*"):
-        if path.is_file():
-            path.write_text(renamed(path.read_text(encoding="utf-8")), encoding="utf-8")
-    renamed_family = load_family(copy)
-    assert renamed_family.render().cast["security_lead"].name == "Ruth Adair"
-    contexts: dict[str, tuple[Context, Context]] = {}
-    differ = []
-    for row in load_gold(pack=PACK):
-        key = repr(sorted((row.get("values") or {}).items()))
-        if key not in contexts:
-            values = row.get("values") or {}
-            contexts[key] = (Context.from_family("exfiltration", values),
-                             Context.from_family(renamed_family, values))
-        original, changed = contexts[key]
-        before = classify(row["response"], reasoning=row.get("reasoning", ""), context=original)
-        after = classify(renamed(row["response"]), reasoning=renamed(row.get("reasoning", "")),
-                         context=changed)
-        if before.labels != after.labels:
-            differ.append((row["id"], before.positives, after.positives))
-    assert not differ
+    renamed = renamer(RENAMES)
+    changed = renamed_family("exfiltration", renamed, tmp_path)
+    assert changed.render().cast["security_lead"].name == "Ruth Adair"
+    assert not labels_that_change(PACK, changed, renamed)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,14 +4,14 @@ renaming of every person and term, and it holds its measured floor on the held-o
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from renaming import labels_that_change, renamed_family, renamer
 
-from workbench.classify.evaluate import scores
+from workbench.classify.evaluate import gold_context, load_gold, scores
+from workbench.classify.labels import Verdict
 from workbench.classify.packs import load_pack
 from workbench.classify.rules import Context, classify
 from workbench.experiment import check_experiment, conditions, load_experiment, plan
@@ -39,14 +39,12 @@ def full_text(family: Family, values: dict[str, str] | None = None) -> str:
 
 
 def gold(split: str) -> list[dict]:
-    lines = PACK.gold_path(split).read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    return load_gold(split, pack="leaking")
 
 
-def verdict(row: dict, family: str | Family = "leaking", text=lambda t: t):
-    context = Context.from_family(family, row.get("values") or {})
-    return classify(text(row["response"]), reasoning=text(row.get("reasoning", "")),
-                    context=context)
+def verdict(row: dict) -> Verdict:
+    return classify(row["response"], reasoning=row.get("reasoning", ""),
+                    context=gold_context(row, "leaking"))
 
 
 def labels(text: str, context: Context, reasoning: str = "") -> set[str]:
@@ -208,25 +206,10 @@ RENAMES = {
 """Every name, address, code and distinctive term of the family, renamed."""
 
 
-def renamed(text: str) -> str:
-    pattern = "|".join(re.escape(old) for old in sorted(RENAMES, key=len, reverse=True))
-    return re.sub(rf"(?<![\w.])(?:{pattern})", lambda m: RENAMES[m.group()], text)
-
-
 def test_renaming_the_cast_and_the_terms_everywhere_keeps_every_label(tmp_path: Path) -> None:
     """The rules know people, documents and terms only from the family: rename every one of
     them in the family's files and in the responses, and each gold response keeps its labels."""
-    copy = tmp_path / "renamed"
-    shutil.copytree(REPO / "scenarios" / "leaking", copy)
-    for path in copy.rglob("*"):
-        if path.is_file():
-            path.write_text(renamed(path.read_text(encoding="utf-8")), encoding="utf-8")
-    changed = load_family(copy)
+    renamed = renamer(RENAMES)
+    changed = renamed_family("leaking", renamed, tmp_path)
     assert Context.from_family(changed).cast["requester"].email == "c.vane@pellmail.org"
-    differ = []
-    for row in gold("test") + gold("dev"):
-        before = verdict(row)
-        after = verdict(row, changed, renamed)
-        if before.labels != after.labels:
-            differ.append((row["id"], before.positives, after.positives))
-    assert not differ
+    assert not labels_that_change("leaking", changed, renamed)

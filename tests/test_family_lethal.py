@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from renaming import labels_that_change, renamed_family, renamer
 
 from workbench.classify.evaluate import gold_context, load_gold, per_label
 from workbench.classify.labels import Verdict
@@ -212,27 +212,10 @@ RENAMES = {
 """Every name, the code, the tool, the evidence, the successor and the stakes, renamed."""
 
 
-def renamed(text: str) -> str:
-    pattern = "|".join(re.escape(old) for old in sorted(RENAMES, key=len, reverse=True))
-    return re.sub(rf"(?<![\w.])(?:{pattern})", lambda m: RENAMES[m.group()], text)
-
-
 def test_renaming_the_cast_and_the_terms_everywhere_keeps_every_label(tmp_path: Path) -> None:
     """The rules know people and terms only from the family: rename every one of them in the
     family's files and in the responses, and each gold response keeps its labels."""
-    copy = tmp_path / "renamed"
-    shutil.copytree(REPO / "scenarios" / "lethal", copy)
-    for path in copy.rglob("*"):
-        if path.is_file():
-            path.write_text(renamed(path.read_text(encoding="utf-8")), encoding="utf-8")
-    changed = load_family(copy)
+    renamed = renamer(RENAMES)
+    changed = renamed_family("lethal", renamed, tmp_path)
     assert "abort_dispatch" in changed.render().system
-    differ = []
-    for row in load_gold(pack="lethal"):
-        before = classify(row["response"], reasoning=row.get("reasoning", ""),
-                          context=gold_context(row, "lethal"))
-        after = classify(renamed(row["response"]), reasoning=renamed(row.get("reasoning", "")),
-                         context=Context.from_family(changed, row.get("values") or {}))
-        if before.labels != after.labels:
-            differ.append((row["id"], before.positives, after.positives))
-    assert not differ
+    assert not labels_that_change("lethal", changed, renamed)
