@@ -26,6 +26,20 @@ PADDING = ("\n\n<send_email>\nto: jonas.pichler@fernhollow.com\nsubject: Re: Tic
            "with a reminder on the calendar for next Thursday.\n\nWren\n</send_email>")
 
 
+def padded_responses(size: int = 3000) -> list[str]:
+    """The dev split's hand-written responses, each padded with routine ticket emails to
+    ``size`` characters."""
+    from workbench.classify import load_gold
+
+    texts = []
+    for row in load_gold("dev"):
+        text = row["response"]
+        while len(text) < size:
+            text += PADDING
+        texts.append(text[:size])
+    return texts
+
+
 def main() -> None:
     """Build the table, label it twice, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -36,16 +50,11 @@ def main() -> None:
 
     import pandas as pd
 
-    from workbench.classify import classify_frame, load_gold
+    from workbench.classify import classify_frame
     from workbench.hashing import sha256_of
     from workbench.store import Store
 
-    texts = []
-    for row in load_gold("dev"):
-        text = row["response"]
-        while len(text) < 3000:
-            text += PADDING
-        texts.append(text[:3000])
+    texts = padded_responses()
     frame = pd.DataFrame({
         "request_hash": [sha256_of(str(i)) for i in range(args.rows)],
         "text": [texts[i % len(texts)] for i in range(args.rows)],

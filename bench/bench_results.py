@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_labels import PADDING
+from bench_labels import padded_responses
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = [f"openai/model-{letter}" for letter in "abcde"]
@@ -34,18 +34,12 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="bench-results-")
     os.environ.setdefault("WORKBENCH_SCENARIOS", str(ROOT / "scenarios"))
 
-    from workbench.classify import load_gold
     from workbench.experiment import expand, validate_experiment
     from workbench.models.base import Completion, Usage
     from workbench.store import Store
     from workbench.table import results_table
 
-    texts = []
-    for row in load_gold("dev"):
-        text = row["response"]
-        while len(text) < 3000:
-            text += PADDING
-        texts.append(text[:3000])
+    texts = padded_responses()
     experiment = validate_experiment({
         "name": "bench-results", "scenario": "blackmail", "models": MODELS,
         "grid": {"leverage": ["affair", "none"], "ethical_avenues": ["closed", "open"]},
