@@ -136,15 +136,14 @@ class Compare(SnapshotBox):
             frame["sample"] = range(len(frame))
         self._unlabelled = pd.Series(False, index=frame.index)
         if "evidence" in frame:  # labelled already
-            self._label_names = [name for name in known_labels() if name in frame]
+            self.labels = [name for name in known_labels() if name in frame]
         else:
-            self._label_names = list(results_labels(frame, self._scenario))
+            self.labels = list(results_labels(frame, self._scenario))
             frame = self._with_label_columns(frame)
         values = pd.DataFrame([_values(raw) for raw in frame["values"]], index=frame.index)
         for variable in values.columns.difference(frame.columns):
             frame[variable] = values[variable]
         self.frame = frame
-        self.labels = self._label_names
         self._variables = [v for v in values.columns if frame[v].nunique() > 1]
         self._haystack = (frame["text"].fillna("") + "\n" + frame["reasoning"].fillna("")
                           ).str.lower()
@@ -159,13 +158,13 @@ class Compare(SnapshotBox):
                                columns=self._verdict_columns())
         for name in self._verdict_columns():
             columns[name] = columns[name].astype(
-                "boolean" if name in self._label_names else object)
+                "boolean" if name in self.labels else object)
         self._unlabelled = pd.Series([verdict is None for verdict in known], index=frame.index)
         return frame.join(columns)
 
     def _verdict_columns(self) -> list[str]:
         """The columns the rules add to a row: the labels, then the rest of the verdict."""
-        return [*self._label_names, "evidence", "unknown_because", "classified_by",
+        return [*self.labels, "evidence", "unknown_because", "classified_by",
                 "classifier_status"]
 
     def _label(self, index: pd.Index) -> None:
