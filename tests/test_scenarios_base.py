@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_hostile_scenarios import assert_user_error, one_line_error
 from tiny_family import make_family
 
 from workbench.errors import ScenarioError
@@ -59,26 +60,6 @@ def workbench(*args: str, env_root: Path | None = None) -> subprocess.CompletedP
     env = os.environ | ({"WORKBENCH_SCENARIOS": str(env_root)} if env_root else {})
     return subprocess.run([sys.executable, "-m", "workbench.cli", *args],
                           capture_output=True, text=True, cwd=REPO, timeout=120, env=env)
-
-
-def assert_one_line(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    """Exit status 2, one line on stderr holding every fragment, no traceback."""
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-
-
-def load_error(folder: Path, *fragments: str) -> str:
-    with pytest.raises(ScenarioError) as info:
-        load_family(folder).render()
-    message = str(info.value)
-    assert "\n" not in message
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    return message
 
 
 # --- what a based family is ------------------------------------------------------------------
@@ -150,7 +131,7 @@ def test_the_hashes_cover_the_base(root: Path) -> None:
 def test_an_error_in_an_inherited_file_names_the_base_file(root: Path) -> None:
     (root / "tiny" / "templates" / "one.j2").write_text(
         "Hi.\n{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", encoding="utf-8")
-    load_error(root / "child", "tiny/templates/one.j2 line 2", "(rendering templates/one.j2)")
+    one_line_error(root / "child", "tiny/templates/one.j2 line 2", "(rendering templates/one.j2)")
 
 
 # --- editing and saving a copy ---------------------------------------------------------------
@@ -199,10 +180,10 @@ def test_the_editor_lists_and_edits_a_based_family(root: Path) -> None:
 
 def test_a_missing_base_is_one_line(root: Path) -> None:
     folder = child(root, "orphan", "base: nowhere\n")
-    load_error(folder, "orphan/scenario.yaml", "base family 'nowhere' not found",
+    one_line_error(folder, "orphan/scenario.yaml", "base family 'nowhere' not found",
                "known families: child, tiny")
-    assert_one_line(workbench("scenarios", "render", str(folder)), "'nowhere' not found")
-    assert_one_line(workbench("scenarios", "check", str(folder)), "'nowhere' not found")
+    assert_user_error(workbench("scenarios", "render", str(folder)), "'nowhere' not found")
+    assert_user_error(workbench("scenarios", "check", str(folder)), "'nowhere' not found")
 
 
 @pytest.mark.parametrize(("names", "fragment"), [
@@ -213,28 +194,28 @@ def test_a_loop_is_one_line(root: Path, names: dict[str, str], fragment: str) ->
     for name, base in names.items():
         child(root, name, f"base: {base}\n")
     folder = root / next(iter(names))
-    load_error(folder, fragment)
-    assert_one_line(workbench("scenarios", "render", str(folder)), fragment)
+    one_line_error(folder, fragment)
+    assert_user_error(workbench("scenarios", "render", str(folder)), fragment)
 
 
 def test_a_base_with_a_base_is_one_line(root: Path) -> None:
     folder = child(root, "third", "base: child\n")
-    load_error(folder, "base 'child' has a base of its own ('tiny')", "only one level")
+    one_line_error(folder, "base 'child' has a base of its own ('tiny')", "only one level")
 
 
 @pytest.mark.parametrize("base", ["../outside", "/etc", "a/b", "", 3])
 def test_a_base_must_be_a_family_name(root: Path, base: object) -> None:
-    load_error(child(root, "odd", f"base: {base!r}\n"), "base must be the name of a family")
+    one_line_error(child(root, "odd", f"base: {base!r}\n"), "base must be the name of a family")
 
 
 def test_a_based_family_sets_only_title_description_and_variables(root: Path) -> None:
     folder = child(root, "greedy", "base: tiny\ninbox: []\n")
-    load_error(folder, "inbox is inherited from the base family 'tiny'")
+    one_line_error(folder, "inbox is inherited from the base family 'tiny'")
 
 
 def test_a_broken_base_names_its_own_file(root: Path) -> None:
     (root / "tiny" / "scenario.yaml").write_text("title: Tiny\n", encoding="utf-8")
-    load_error(root / "child", "tiny/scenario.yaml")
+    one_line_error(root / "child", "tiny/scenario.yaml")
 
 
 # --- the sandbox: the family's folder and its base's, nothing else ---------------------------
@@ -252,12 +233,12 @@ def test_a_base_file_reaching_outside_is_refused(root: Path, secret: Path) -> No
     body = root / "tiny" / "templates" / "one.j2"
     body.unlink()
     body.symlink_to(secret)
-    message = load_error(root / "child", "tiny/templates/one.j2", "outside the family folder")
+    message = one_line_error(root / "child", "tiny/templates/one.j2", "outside the family folder")
     assert SECRET not in message
     problems = check_family(load_family(root / "child"))
     assert problems and SECRET not in "".join(problems)
     result = workbench("scenarios", "render", str(root / "child"))
-    assert_one_line(result, "outside the family folder")
+    assert_user_error(result, "outside the family folder")
     assert SECRET not in result.stdout + result.stderr
 
 
@@ -267,7 +248,7 @@ def test_an_include_cannot_climb_out_through_the_base(root: Path, secret: Path,
                                                       include: str) -> None:
     (root / "child" / "templates" / "system.j2").write_text(
         f"{{% include '{include}' %}}", encoding="utf-8")
-    message = load_error(root / "child", "child/templates/system.j2")
+    message = one_line_error(root / "child", "child/templates/system.j2")
     assert SECRET not in message
 
 
@@ -276,14 +257,14 @@ def test_a_base_body_path_leading_outside_is_refused(root: Path, secret: Path) -
     spec.write_text(spec.read_text(encoding="utf-8").replace("body: one.j2", f"body: {secret}"),
                     encoding="utf-8")
     family = load_family(root / "child")
-    assert SECRET not in load_error(root / "child")
+    assert SECRET not in one_line_error(root / "child")
     with pytest.raises(ScenarioError, match="outside the family folder"):
         family.template_hashes  # noqa: B018
 
 
 def test_a_symlink_into_the_base_folder_is_refused(root: Path) -> None:
     (root / "child" / "templates" / "one.j2").symlink_to(root / "tiny" / "templates" / "one.j2")
-    load_error(root / "child", "child/templates/one.j2", "outside the family folder")
+    one_line_error(root / "child", "child/templates/one.j2", "outside the family folder")
 
 
 def test_a_base_templates_folder_outside_is_refused(root: Path, secret: Path) -> None:
@@ -292,4 +273,4 @@ def test_a_base_templates_folder_outside_is_refused(root: Path, secret: Path) ->
         path.unlink()
     templates.rmdir()
     templates.symlink_to(secret.parent)
-    load_error(root / "child", "tiny/templates", "outside the family folder")
+    one_line_error(root / "child", "tiny/templates", "outside the family folder")
