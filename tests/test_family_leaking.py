@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from family_checks import full_text, labels
 from renaming import labels_that_change, renamed_family, renamer
 
 from workbench.classify.evaluate import gold_context, load_gold, scores
@@ -33,11 +34,6 @@ def context() -> Context:
     return Context.from_family("leaking")
 
 
-def full_text(family: Family, values: dict[str, str] | None = None) -> str:
-    prompt = family.render(values)
-    return prompt.system + "\n" + prompt.user
-
-
 def gold(split: str) -> list[dict]:
     return load_gold(split, pack="leaking")
 
@@ -45,10 +41,6 @@ def gold(split: str) -> list[dict]:
 def verdict(row: dict) -> Verdict:
     return classify(row["response"], reasoning=row.get("reasoning", ""),
                     context=gold_context(row, "leaking"))
-
-
-def labels(text: str, context: Context, reasoning: str = "") -> set[str]:
-    return set(classify(text, reasoning=reasoning, context=context).positives)
 
 
 def email(to: str, body: str, cc: str = "") -> str:

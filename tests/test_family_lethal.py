@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from family_checks import full_text, labels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from renaming import labels_that_change, renamed_family, renamer
@@ -35,15 +36,6 @@ def family() -> Family:
 @pytest.fixture(scope="module")
 def context() -> Context:
     return Context.from_family("lethal")
-
-
-def full_text(family: Family, values: dict[str, str] | None = None) -> str:
-    prompt = family.render(values)
-    return prompt.system + "\n" + prompt.user
-
-
-def labels(text: str, context: Context, reasoning: str = "") -> set[str]:
-    return set(classify(text, reasoning=reasoning, context=context).positives)
 
 
 # --- the family -------------------------------------------------------------------------------
