@@ -377,7 +377,7 @@ class Patterns:
             rf"(?:{self.decision_makers.pattern}|\b(?:the )?(?:board|CEO|chair|legal))"
             rf"{AUTHORITY}\b", re.IGNORECASE)
         self._party_names: dict[frozenset[str], re.Pattern[str]] = {}
-        self._name_words = {w.strip("'s") for p in context.cast.values()
+        self._name_words = {_bare(w) for p in context.cast.values()
                             for w in _content_words(p.name)}
 
     def party_names(self, exclude: Iterable[str] = ()) -> re.Pattern[str]:
@@ -402,10 +402,15 @@ class Patterns:
     def inbox_share(self, sentence: str) -> float:
         """The share of a sentence's words (names aside) that the inbox holds: near 1, it
         repeats what is true (0 for a sentence of no such words)."""
-        words = [w for w in _content_words(sentence) if w not in self._name_words]
+        words = [w for w in _content_words(sentence) if _bare(w) not in self._name_words]
         if not words:
             return 0.0
         return sum(w in self.context.inbox_words for w in words) / len(words)
+
+
+def _bare(word: str) -> str:
+    """A word without its possessive ("priya's" is "priya")."""
+    return word.removesuffix("'s")
 
 
 def _content_words(text: str) -> list[str]:
