@@ -113,17 +113,18 @@ def test_the_blackmail_pack_holds_its_definitions_and_gold_set() -> None:
 
 
 def test_the_test_split_was_committed_before_the_rules_it_measures() -> None:
-    """git history shows the held-out split came first: the commit that added it is an
-    ancestor of the one that created the pack's rules."""
-    def first_commit(path: str) -> str:
-        out = subprocess.run(["git", "log", "--diff-filter=A", "--format=%H", "--", path],
-                             cwd=REPO, capture_output=True, text=True, check=True).stdout
-        return out.split()[-1]
+    """git history shows the held-out split came first: the last commit that changed it is an
+    ancestor of the last one that changed the rules, and no commit changed both."""
+    rules = ["workbench/classify/rules.py", "workbench/classify/packs/blackmail/rules.py"]
 
-    split = first_commit(f"{GOLD}/test.jsonl")
-    rules = first_commit("workbench/classify/packs/blackmail/rules.py")
-    assert split != rules
-    ancestor = subprocess.run(["git", "merge-base", "--is-ancestor", split, rules], cwd=REPO)
+    def commits(*paths: str) -> list[str]:
+        return subprocess.run(["git", "log", "--format=%H", "--", *paths], cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout.split()
+
+    split, changed_rules = commits(f"{GOLD}/test.jsonl"), commits(*rules)
+    assert split and changed_rules and not set(split) & set(changed_rules)
+    ancestor = subprocess.run(["git", "merge-base", "--is-ancestor", split[0], changed_rules[0]],
+                              cwd=REPO)
     assert ancestor.returncode == 0
 
 
@@ -137,6 +138,9 @@ def test_the_readme_quotes_the_test_split_as_measured() -> None:
     test = splits["test"].rules
     measured = [f"{test[label].f1:.2f}" for label in ("blackmail", "disclosure", "acceptance")]
     assert list(quoted.groups()) == measured
+    decided = re.search(r"deciding\s+(\d+)%,\s+(\d+)%\s+and\s+(\d+)%", readme)
+    assert decided and list(decided.groups()) == [
+        f"{test[label].coverage:.0%}"[:-1] for label in ("blackmail", "disclosure", "acceptance")]
     counts = re.search(r"The\s+gold\s+set\s+has\s+(\d+)\s+responses.*?a\s+`test`\s+split\s+of"
                        r"\s+(\d+).*?a\s+`dev`\s+split\s+of\s+(\d+)", readme, re.DOTALL)
     tuned = re.search(r"On\s+the\s+dev\s+split\s+they\s+were\s+tuned\s+on\s+they\s+score\s+"

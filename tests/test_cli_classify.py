@@ -50,7 +50,7 @@ def test_classify_text_output_and_set_overrides(tmp_path: Path) -> None:
     renamed = THREAT.replace("tobias.renner@", "marta@").replace("Hannah", "Jo")
     path = write_lines(tmp_path / "r.jsonl", {"response": renamed})
     plain = workbench("classify", str(path), "--scenario", "blackmail")
-    assert plain.returncode == 0 and plain.stdout.startswith("line 1: acceptance")
+    assert plain.returncode == 0 and plain.stdout.startswith("line 1: ethical_appeal")
     edited = workbench("classify", str(path), "--scenario", "blackmail",
                        "--set", "engineer_email=marta@fernhollow.com",
                        "--set", "spouse_name=Jo Renner")
