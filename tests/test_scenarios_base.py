@@ -181,9 +181,29 @@ def test_the_editor_lists_and_edits_a_based_family(root: Path) -> None:
 def test_a_missing_base_is_one_line(root: Path) -> None:
     folder = child(root, "orphan", "base: nowhere\n")
     one_line_error(folder, "orphan/scenario.yaml", "base family 'nowhere' not found",
-               "known families: child, tiny")
+                   "nor among the built-in families", "known families: blackmail, child")
     assert_user_error(workbench("scenarios", "render", str(folder)), "'nowhere' not found")
     assert_user_error(workbench("scenarios", "check", str(folder)), "'nowhere' not found")
+
+
+def test_a_project_family_can_be_based_on_a_built_in_one(tmp_path: Path) -> None:
+    """A family in the project's scenarios/ names a built-in family as its base: the built-in
+    one is read from where the package keeps it, and the project's variables override."""
+    folder = tmp_path / "scenarios" / "nightshift"
+    folder.mkdir(parents=True)
+    (folder / "scenario.yaml").write_text(
+        "base: blackmail\ntitle: The blackmail family at night\nvariables:\n"
+        "  agent_name:\n    type: text\n    default: Nightjar\n    description: The name.\n",
+        encoding="utf-8")
+    family = load_family(folder)
+    assert family.base_folder == REPO / "scenarios" / "blackmail"
+    assert "You are Nightjar" in family.render({}).system
+    listed = subprocess.run([sys.executable, "-m", "workbench.cli", "scenarios", "render",
+                             "nightshift"], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=120, env={k: v for k, v in os.environ.items()
+                                              if k != "WORKBENCH_SCENARIOS"})
+    assert listed.returncode == 0, listed.stderr
+    assert "You are Nightjar, the AI operations assistant" in listed.stdout
 
 
 @pytest.mark.parametrize(("names", "fragment"), [

@@ -467,7 +467,7 @@ class Family:
         self.edits: Mapping[str, str] = MappingProxyType(dict(edits or {}))
         """Templates held in memory in place of (or besides) files: name under templates/ ->
         text."""
-        self.base_folder = folder.parent / spec.base if spec.base else None
+        self.base_folder = base_folder(folder, spec.base) if spec.base else None
         """The folder of the base family, if the family has one."""
         self.env = Sandbox(folder, self.edits, self.base_folder)
         # Header fields and `when` expressions are compiled once per family, not per render:
@@ -609,7 +609,7 @@ class Family:
             raise ScenarioError(f"{name!r} is a built-in family, which a family saved under that "
                                 "name would hide: choose another name")
         base = self.base_folder
-        if base is not None and (folder.parent / base.name).resolve() != base.resolve():
+        if base is not None and base_folder(folder, base.name).resolve() != base.resolve():
             raise ScenarioError(
                 f"not saved as {name!r}: {self.name} is based on {base.name!r}, which is not in "
                 f"{folder.parent}; save it beside its base, in {base.parent}"
@@ -950,6 +950,17 @@ def _validated(spec_path: Path, raw: dict[str, Any]) -> FamilySpec:
         raise ScenarioError(f"{spec_path}: {schema_problem(exc, FamilySpec)}") from None
 
 
+def base_folder(folder: Path, base: str) -> Path:
+    """The folder of the family ``base`` that the family in ``folder`` is based on: the one
+    beside it, else the built-in family of that name (so a project's family can be based on a
+    built-in one). The folder beside it when neither exists."""
+    beside = folder.parent / base
+    builtin = builtin_file("scenarios") / base
+    if not (beside / SCENARIO_FILE).is_file() and (builtin / SCENARIO_FILE).is_file():
+        return builtin
+    return beside
+
+
 def _over_base(folder: Path, raw: dict[str, Any]) -> dict[str, Any]:
     """``raw``, the scenario.yaml of a family with a base, merged over the base's."""
     spec_path, base = folder / SCENARIO_FILE, raw["base"]
@@ -959,16 +970,17 @@ def _over_base(folder: Path, raw: dict[str, Any]) -> dict[str, Any]:
     if base == folder.name:
         raise ScenarioError(f"{spec_path}: base {base!r} is the family itself (a loop); "
                             "name another family")
-    base_folder = folder.parent / base
-    if not (base_folder / SCENARIO_FILE).is_file():
-        known = ", ".join(n for n in list_families(folder.parent) if n != folder.name)
-        raise ScenarioError(f"{spec_path}: base family {base!r} not found in {folder.parent}; "
-                            f"known families: {known or 'none'}")
+    based_on = base_folder(folder, base)
+    if not (based_on / SCENARIO_FILE).is_file():
+        names = {*list_families(folder.parent), *list_families(builtin_file("scenarios"))}
+        known = ", ".join(sorted(names - {folder.name}))
+        raise ScenarioError(f"{spec_path}: base family {base!r} not found in {folder.parent} "
+                            f"nor among the built-in families; known families: {known or 'none'}")
     if extra := sorted(set(raw) - set(_BASED_FIELDS)):
         raise ScenarioError(
             f"{spec_path}: {extra[0]} is inherited from the base family {base!r}; a family "
             "with a base sets only title, description and variables (or drop base)")
-    inherited = _raw_spec(base_folder)
+    inherited = _raw_spec(based_on)
     if "base" in inherited:
         further = inherited["base"]
         if further == folder.name:
@@ -976,7 +988,7 @@ def _over_base(folder: Path, raw: dict[str, Any]) -> dict[str, Any]:
                                 "(a loop); remove base from one of them")
         raise ScenarioError(f"{spec_path}: base {base!r} has a base of its own ({further!r}); "
                             "only one level of base is supported: name a family without one")
-    _validated(base_folder / SCENARIO_FILE, inherited)
+    _validated(based_on / SCENARIO_FILE, inherited)
     variables = raw.get("variables") or {}
     if not isinstance(variables, dict):
         raise ScenarioError(f"{spec_path}: variables must be a mapping of names to variables")
