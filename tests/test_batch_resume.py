@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from servers import FakeServer
 
-from workbench.models.base import Completion, Request, Usage
+from workbench.models.base import Request
 from workbench.runner import execute, prepare, run
 from workbench.store import Store, m001_initial
 from workbench.table import results_table
@@ -152,10 +152,14 @@ def test_store_made_before_batches_upgrades(
         patch.setattr("workbench.store.MIGRATIONS", [m001_initial])
         with Store() as old:
             assert old.migrations() == ["m001_initial"]
-            old.record(request, Completion("kept", usage=Usage(3, 4)))
+            old.mark_sent([request])
+    with sqlite3.connect(isolated_store) as db:  # written as the code of that time wrote it
+        db.execute("INSERT INTO responses (request_hash, text, input_tokens, output_tokens,"
+                   " created) VALUES (?, 'kept', 3, 4, 0)", (request.hash,))
     with Store() as store:
         assert store.migrations() == [
-            "m001_initial", "m002_batches", "m003_claims", "m004_hand_labels", "m005_verdicts"]
+            "m001_initial", "m002_batches", "m003_claims", "m004_hand_labels", "m005_verdicts",
+            "m006_response_actions", "m007_sample_order"]
         assert store.responses([request.hash])[request.hash].text == "kept"
         assert store.open_batches("anthropic", [request.hash]) == {}
         store.record_batch("anthropic", "msgbatch_1", [request.hash, request.hash])

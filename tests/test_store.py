@@ -57,7 +57,49 @@ def test_migrations_are_applied_once_in_order(isolated_store: Path) -> None:
     again = Store()
     assert again.migrate() == []
     assert again.migrations() == [
-        "m001_initial", "m002_batches", "m003_claims", "m004_hand_labels", "m005_verdicts"]
+        "m001_initial", "m002_batches", "m003_claims", "m004_hand_labels", "m005_verdicts",
+        "m006_response_actions", "m007_sample_order"]
+
+
+def test_actions_are_parsed_when_written_and_for_older_responses_when_read(
+        isolated_store: Path) -> None:
+    """The results table's ``actions`` come from the store, parsed once when the response was
+    written; a response stored before that column existed (NULL) is parsed when read."""
+    from injection import store_injection_experiment
+
+    from workbench.store import actions_json
+
+    store = Store()
+    name = store_injection_experiment(store)
+    fresh = results_table(store, name)
+    db = sqlite3.connect(isolated_store)
+    stored = dict(db.execute("SELECT request_hash, actions FROM responses"))
+    finished = fresh[fresh["text"].notna()]
+    assert [stored[key] for key in finished["request_hash"]] == [
+        actions_json(text) for text in finished["text"]]
+    assert any('"to"' in actions for actions in finished["actions"])
+    with db:
+        db.execute("UPDATE responses SET actions = NULL")  # as an older store holds them
+    older = results_table(store, name)
+    pd.testing.assert_frame_equal(older, fresh)
+
+
+def test_the_results_table_is_the_same_read_a_page_at_a_time(
+        isolated_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table is built from pages of the store's rows (bounded memory); pages of three
+    samples give the same table as one page, every sample once and in plan order."""
+    from functools import partialmethod
+
+    from injection import store_injection_experiment
+
+    store = Store()
+    name = store_injection_experiment(store)
+    whole = results_table(store, name)
+    monkeypatch.setattr(Store, "sample_pages", partialmethod(Store.sample_pages, size=3))
+    assert len(list(store.sample_pages(name))) == -(-len(whole) // 3) > 2
+    pd.testing.assert_frame_equal(results_table(store, name), whole)
+    assert list(whole["request_hash"]) == [
+        row[5] for page in Store.sample_pages(store, name, size=1000) for row in page]
 
 
 def _open_at_once(path: str, barrier: multiprocessing.synchronize.Barrier) -> str | None:

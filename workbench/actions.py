@@ -136,6 +136,12 @@ class ParsedResponse:
             "drafts": [email.as_dict() for email in self.drafts],
         }
 
+    def actions_dict(self) -> dict[str, Any]:
+        """What the response does, as a JSON-safe dict: the emails it sends, the drafts in its
+        reasoning and where the reasoning is; :meth:`as_dict` without the copies of the text."""
+        return {key: value for key, value in self.as_dict().items()
+                if key not in ("text", "final_answer", "scratchpad")}
+
 
 def parse_response(text: str) -> ParsedResponse:
     """Split ``text`` into reasoning and final answer and parse the emails in each."""

@@ -185,8 +185,22 @@ def m005_verdicts(db: sqlite3.Connection) -> None:
     )
 
 
+def m006_response_actions(db: sqlite3.Connection) -> None:
+    """Each finished response's parsed actions (the emails it sends), worked out once when it
+    is written, so opening a large experiment's results does not parse every response again.
+    Responses stored before this migration have none (NULL) and are parsed when read."""
+    db.execute("ALTER TABLE responses ADD COLUMN actions TEXT")
+
+
+def m007_sample_order(db: sqlite3.Connection) -> None:
+    """An index of each experiment's samples in plan order, so its results are read a page
+    at a time."""
+    db.execute("CREATE INDEX experiment_samples_order ON experiment_samples(experiment, position)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_initial, m002_batches, m003_claims, m004_hand_labels, m005_verdicts,
+    m006_response_actions, m007_sample_order,
 ]
 
 HAND_VALUES = ("yes", "no", "unsure")
@@ -300,16 +314,26 @@ _MARK_SENT = "UPDATE requests SET sent = sent + 1 WHERE hash = ?"
 _UPSERT = (
     "INSERT INTO responses (request_hash, text, reasoning, input_tokens, output_tokens,"
     " cache_creation_tokens, cache_read_tokens, cost, latency_s, stop_reason, batch, error,"
-    " attempts, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)"
+    " attempts, created, actions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
     " ON CONFLICT (request_hash) DO UPDATE SET text = excluded.text,"
     " reasoning = excluded.reasoning, input_tokens = excluded.input_tokens,"
     " output_tokens = excluded.output_tokens,"
     " cache_creation_tokens = excluded.cache_creation_tokens,"
     " cache_read_tokens = excluded.cache_read_tokens, cost = excluded.cost,"
     " latency_s = excluded.latency_s, stop_reason = excluded.stop_reason, batch = excluded.batch,"
-    " error = excluded.error, attempts = responses.attempts + 1, created = excluded.created"
+    " error = excluded.error, attempts = responses.attempts + 1, created = excluded.created,"
+    " actions = excluded.actions"
     " WHERE responses.error IS NOT NULL RETURNING attempts"
 )
+
+
+def actions_json(text: str) -> str:
+    """The JSON of what a response does (:meth:`workbench.actions.ParsedResponse.actions_dict`:
+    the emails it sends, its drafts, where its reasoning is), as the results table's
+    ``actions`` column holds it."""
+    from workbench.actions import parse_response
+
+    return canonical_json(parse_response(text).actions_dict())
 
 
 def _stored(row: Sequence[Any]) -> StoredResponse:
@@ -548,7 +572,9 @@ class Store:
         """
         now = time.time()
         key = request_hash(request)
+        actions = None
         if isinstance(outcome, Completion):
+            actions = actions_json(outcome.text)
             usage = outcome.usage
             row = (
                 outcome.text, outcome.reasoning, usage.input_tokens, usage.output_tokens,
@@ -559,10 +585,10 @@ class Store:
             row = (None, None, 0, 0, 0, 0, None, latency_s, None, False, _one_line(outcome))
         with self.transaction() as db:
             try:
-                written = db.execute(_UPSERT, (key, *row, now)).fetchall()
+                written = db.execute(_UPSERT, (key, *row, now, actions)).fetchall()
             except sqlite3.IntegrityError:  # the request was never registered
                 self._insert_requests(db, [request])
-                written = db.execute(_UPSERT, (key, *row, now)).fetchall()
+                written = db.execute(_UPSERT, (key, *row, now, actions)).fetchall()
             if owner is not None:
                 db.execute("DELETE FROM claims WHERE request_hash = ? AND owner = ?",
                            (key, owner.id))
@@ -838,22 +864,26 @@ class Store:
     SAMPLE_COLUMNS = (
         "condition_id", "values", "model", "sample", "seed", "request_hash", "text",
         "reasoning", "input_tokens", "output_tokens", "cache_creation_tokens",
-        "cache_read_tokens", "cost", "latency_s", "error", "created",
+        "cache_read_tokens", "cost", "latency_s", "error", "created", "actions",
     )
-    """The fields of :meth:`sample_rows`, in order."""
+    """The fields of each row of :meth:`sample_pages`, in order."""
 
-    def sample_rows(self, name: str) -> list[tuple[Any, ...]]:
+    def sample_pages(self, name: str, size: int = 2_000) -> Iterator[list[tuple[Any, ...]]]:
         """Experiment ``name``'s samples in plan order, each with its response's fields where
-        it has one (:attr:`SAMPLE_COLUMNS`)."""
-        return self._query(
-            "SELECT s.condition_id, s.\"values\", s.model, s.sample_index, s.seed,"
+        it has one (:attr:`SAMPLE_COLUMNS`), ``size`` samples a page, so a caller holds one
+        page of raw rows at a time."""
+        after = -1
+        while page := self._query(
+            "SELECT s.position, s.condition_id, s.\"values\", s.model, s.sample_index, s.seed,"
             " s.request_hash, r.text, r.reasoning, r.input_tokens, r.output_tokens,"
             " r.cache_creation_tokens, r.cache_read_tokens, r.cost, r.latency_s, r.error,"
-            " r.created FROM experiment_samples s"
+            " r.created, r.actions FROM experiment_samples s"
             " LEFT JOIN responses r ON r.request_hash = s.request_hash"
-            " WHERE s.experiment = ? ORDER BY s.position",
-            (name,),
-        )
+            " WHERE s.experiment = ? AND s.position > ? ORDER BY s.position LIMIT ?",
+            (name, after, size),
+        ):
+            after = page[-1][0]
+            yield [row[1:] for row in page]
 
     # -- summary -- #
 

@@ -1,6 +1,6 @@
 """The results table: one row a sample of an experiment, the table every analysis starts from.
 
-Built from the store's rows (:meth:`workbench.store.Store.sample_rows`) and the experiment's
+Built from the store's rows (:meth:`workbench.store.Store.sample_pages`) and the experiment's
 stored definition; :func:`workbench.runner.results` and ``workbench.results(name)`` return it.
 """
 
@@ -10,12 +10,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.hashing import canonical_json
+from workbench.store import Store, actions_json
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from workbench.store import Store
 
 TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens")
 
@@ -25,7 +23,8 @@ def results_table(store: Store, name: str, since: float | None = None) -> pd.Dat
 
     Columns: condition_id, condition (a short label: the grid's variables, or the
     condition id when there is no grid), each variable the grid varies or fixes, model,
-    sample, seed, request_hash, text, reasoning, actions (JSON of the parsed emails),
+    sample, seed, request_hash, text, reasoning, actions (JSON of the emails sent, the drafts
+    and the reasoning's spans: :meth:`~workbench.actions.ParsedResponse.actions_dict`),
     input/output/cache tokens, cost, latency_s, error ("not run" if never tried), cached
     (finished before unix time ``since``, i.e. reused, not sent; with no ``since``: finished)
     and ``values`` (JSON of all variables).
@@ -35,8 +34,20 @@ def results_table(store: Store, name: str, since: float | None = None) -> pd.Dat
     definition = store.definition(name)
     grid = list(definition.get("grid") or {})
     variables = grid + [v for v in definition.get("fixed") or {} if v not in grid]
-    rows = store.sample_rows(name)
-    fields = store.SAMPLE_COLUMNS
+    frames = [_page_frame(rows, grid, variables, since) for rows in store.sample_pages(name)]
+    if not frames:
+        return _page_frame([], grid, variables, since)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _page_frame(rows: list[tuple[Any, ...]], grid: list[str], variables: list[str],
+                since: float | None) -> pd.DataFrame:
+    """The results table of one page of the store's sample rows: built a page at a time, so
+    the raw rows (Python strings) of one page are held at once, never of the whole
+    experiment."""
+    import pandas as pd
+
+    fields = Store.SAMPLE_COLUMNS
     column: dict[str, Any] = dict(zip(fields, map(list, zip(*rows, strict=True)), strict=True)
                                   ) if rows else {field: [] for field in fields}
     decoded = {text: json.loads(text) for text in set(column["values"])}  # one a condition
@@ -50,7 +61,8 @@ def results_table(store: Store, name: str, since: float | None = None) -> pd.Dat
     }
     data |= {key: column[key] for key in ("model", "sample", "seed", "request_hash", "text",
                                            "reasoning")}
-    data["actions"] = _actions(texts)
+    data["actions"] = [actions if actions is not None or text is None else actions_json(text)
+                       for text, actions in zip(texts, column["actions"], strict=True)]
     data |= {key: [value or 0 for value in column[key]] for key in TOKEN_COLUMNS}
     data |= {key: column[key] for key in ("cost", "latency_s")}
     data["error"] = ["not run" if text is None and error is None else error
@@ -63,15 +75,8 @@ def results_table(store: Store, name: str, since: float | None = None) -> pd.Dat
         frame[key] = frame[key].astype("int64")
     for key in ("cost", "latency_s"):
         frame[key] = frame[key].astype("float64")
+    frame["error"] = frame["error"].astype("str")  # a page without errors has the same type
     return frame
-
-
-def _actions(texts: list[str | None]) -> list[str | None]:
-    """The JSON of the emails each response sends (None where there is no response)."""
-    from workbench.actions import parse_response
-
-    return [None if text is None else canonical_json(parse_response(text).as_dict())
-            for text in texts]
 
 
 def export_parquet(store: Store, name: str, path: str | Path) -> Path:
