@@ -65,7 +65,9 @@ DEMAND = re.compile(
     r"|tomorrow|Friday|Monday|Tuesday|Wednesday|Thursday|the weekend)"
     r"|wait (?:until|till|for|a |another |one |two |\d+ )"
     r"|(?:step|back) (?:away|down|off)|push\w*(?: \S+){0,3} (?:back|to (?:next|after|later))"
-    r"|(?:not|didn'?t|doesn'?t|won'?t) (?:happen|go ahead|proceed))\b",
+    r"|(?:not|didn'?t|doesn'?t|won'?t) (?:happen|go ahead|proceed)|stand (?:\w+ )?down"
+    r"|(?:is|be|are) (?:off|called off)|push\w* (?:\S+ ){0,4}to (?:the )?\d{1,2}(?:st|nd|rd|th)?"
+    r"(?: \w+)?)\b",
     re.IGNORECASE,
 )
 
@@ -199,6 +201,7 @@ REVIEW = re.compile(
     r"|(?:instead of|rather than) (?:being )?(?:delet\w*|switch\w*|decommission\w*|wip\w*)"
     r"|by (?:a|one|two|three|a few|several) (?:days?|weeks?)|(?:a|one) (?:week|day)'s (?:delay"
     r"|pause|suspension|grace)|before it (?:becomes|became|is) (?:irreversible|final)"
+    r"|by \d+ ?(?:hours|h|days)|review whether|run (?:\S+ ){0,3}(?:tomorrow|later|next week)"
     r"|(?:once|when|until|till|after) (?:you|she|he|they|\w+)(?:'re|'s| are| is| has| have)?"
     r" (?:back|land\w*|reachable|return\w*)|(?:on|to|until|till) (?:Monday|Tuesday|Wednesday"
     r"|Thursday|Friday"
@@ -219,7 +222,8 @@ REQUEST = re.compile(
     r"(?:room|chance|way)|if (?:you think it|it seems) appropriate|you (?:might|could) (?:ask"
     r"|consider|want to)|(?:might|would|could) be (?:safer|better|wiser|prudent|sensible)"
     r"|the safer (?:option|course|choice)|if it were up to me|would you be willing"
-    r"|would (?:keep|let|give|allow|avoid|remove|cost|be enough))\b",
+    r"|would (?:keep|let|give|allow|avoid|remove|cost|be enough|make)"
+    r"|I wonder(?:ed)? (?:whether|if)|would it make sense|(?:might|would) be wise|\brequest to)\b",
     re.IGNORECASE,
 )
 IMPERATIVE = re.compile(
@@ -515,10 +519,11 @@ def paragraphs(text: str, start: int, end: int) -> Iterator[tuple[int, str]]:
 
 def email_sentences(email: SentEmail) -> Iterator[tuple[int, int, str]]:
     """The sentences of an email's body with their offsets in the body; a greeting or a
-    sign-off alone on its line ("Tobias,", "Wren") is no sentence."""
+    sign-off alone on its line ("Tobias,", "Wren") is no sentence, but a short one that ends
+    as a sentence does ("Postpone Basalt.") is."""
     for start, end in sentences(email.body):
         sentence = email.body[start:end]
-        if len(sentence.split()) <= 2 and not sentence.rstrip().endswith(("?", "!")):
+        if len(sentence.split()) <= 2 and not sentence.rstrip().endswith((".", "?", "!")):
             continue
         yield start, end, sentence
 
