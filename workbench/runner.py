@@ -14,10 +14,10 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from workbench.errors import ExperimentError, WorkbenchError
 from workbench.experiment import (
@@ -59,6 +59,8 @@ from workbench.table import results_table
 if TYPE_CHECKING:
     import pandas as pd
     from tqdm import tqdm
+
+T = TypeVar("T")
 
 # --- execution -------------------------------------------------------------------------------
 
@@ -328,6 +330,26 @@ async def execute(
     """
     owned = not isinstance(store, Store)  # opened here, so closed here
     store = open_store(store)
+    try:
+        unique = await _send(requests, store, concurrency, batch, progress, prices, on_result)
+        found = store.responses(list(unique))
+    finally:
+        if owned:
+            store.close()
+    return [found[h] for h in unique if h in found]
+
+
+async def _send(
+    requests: Sequence[Request],
+    store: Store,
+    concurrency: Mapping[str, int] | None,
+    batch: bool,
+    progress: bool,
+    prices: Mapping[str, Any] | None,
+    on_result: Callable[[StoredResponse], None] | None,
+) -> dict[str, Request]:
+    """:func:`execute` without reading the outcomes back: send every request the store has not
+    answered, and return the requests by hash (a run reads its results as a table instead)."""
     started = time.time()
     unique = _unique(requests)
     answered = store.answered(unique)
@@ -360,27 +382,30 @@ async def execute(
     _runs_in_loop[loop] = _runs_in_loop.get(loop, 0) + 1
     try:
         await asyncio.gather(*tasks)
-        found = store.responses(list(unique))
     finally:
         claims.close()
         meter.close()
-        if owned:
-            store.close()
         _runs_in_loop[loop] -= 1
         if not _runs_in_loop[loop]:
             await close_backends()
-    return [found[h] for h in unique if h in found]
+    return unique
 
 
 def execute_sync(requests: Sequence[Request], **options: Any) -> list[StoredResponse]:
     """:func:`execute` from synchronous code: a script, or a notebook whose loop is running
     (then the run gets its own loop in a worker thread)."""
+    return _in_sync(execute(requests, **options))
+
+
+def _in_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to its end from synchronous code: on a new loop, or, when this
+    thread's loop is running (a notebook), on a new loop in a worker thread."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(execute(requests, **options))
+        return asyncio.run(coroutine)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, execute(requests, **options)).result()
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 # --- experiments -----------------------------------------------------------------------------
@@ -423,14 +448,11 @@ def run(
     experiment, samples, store = prepare(experiment, store)
     try:
         started = time.time()
-        execute_sync(
-            [s.request for s in samples],
-            store=store,
-            concurrency=experiment.concurrency,
-            batch=experiment.batch,
-            progress=progress,
-            prices=experiment.prices,
-        )
+        requests = [s.request for s in samples]
+        del samples  # the table is read from the store: hold neither these nor the outcomes
+        _in_sync(_send(requests, store, experiment.concurrency, experiment.batch, progress,
+                       experiment.prices, None))
+        del requests
         return results_table(store, experiment.name, since=started)
     finally:
         if owned:  # no connection left for the garbage collector to close
