@@ -36,3 +36,19 @@ def test_no_module_shadows_a_public_name() -> None:
 
     modules = {info.name for info in pkgutil.iter_modules(workbench.__path__)}
     assert not modules & set(workbench.__all__), "a submodule would replace the public name"
+
+
+def test_the_readme_architecture_names_every_module() -> None:
+    """The README's architecture paragraph names each module and package of ``workbench``
+    (a step of the data flow or a support module), and names none that does not exist."""
+    import re
+    from pathlib import Path
+
+    package = Path(workbench.__file__).parent
+    readme = (package.parent / "README.md").read_text(encoding="utf-8")
+    paragraph = readme.split("**Architecture.**", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([a-z_]+)(?:\.py|/)`", paragraph))
+    modules = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
+    packages = {p.parent.name for p in package.glob("*/__init__.py")}
+    assert named <= modules | packages
+    assert modules | packages <= named
