@@ -7,8 +7,9 @@ Registers an experiment of ``--rows`` samples (4 conditions of the blackmail fam
 models) in a temporary store and records a response of about 3 kB for each (the dev split's
 hand-written responses in turn, padded with routine ticket emails). Then a fresh process opens
 its results table (:func:`workbench.table.results_table`) twice and prints the wall time of
-each (and, apart, of importing pandas) and its peak resident memory, so the figure is the
-opening's alone, not the filling's.
+each (and, apart, of importing pandas and pyarrow) and its peak resident memory, so the
+figure is the opening's alone, not the filling's. ``--open STORE NAME`` opens an existing
+store's table again, the same way.
 With ``--older``, the stored actions are first cleared, as a store written before they were
 kept holds them, so the table parses every response.
 """
@@ -38,7 +39,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="samples in the experiment")
     parser.add_argument("--older", action="store_true",
                         help="clear the stored actions first, as an older store holds them")
-    parser.add_argument("--open", nargs=2, metavar=("STORE", "NAME"), help=argparse.SUPPRESS)
+    parser.add_argument("--open", nargs=2, metavar=("STORE", "NAME"),
+                        help="only open the results of experiment NAME in STORE, twice")
     args = parser.parse_args()
     if args.open:
         open_twice(*args.open)
@@ -78,8 +80,9 @@ def open_twice(path: str, name: str) -> None:
     figures."""
     start = time.perf_counter()
     import pandas  # noqa: F401  (imported once a process; timed apart from the opens)
+    import pyarrow  # noqa: F401
 
-    print(f"{'import pandas':<14} {time.perf_counter() - start:6.2f} s")
+    print(f"{'imports':<14} {time.perf_counter() - start:6.2f} s   (pandas, pyarrow)")
     from workbench.store import Store
     from workbench.table import results_table
 

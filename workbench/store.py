@@ -871,13 +871,14 @@ class Store:
     def sample_pages(self, name: str, size: int = 2_000) -> Iterator[list[tuple[Any, ...]]]:
         """Experiment ``name``'s samples in plan order, each with its response's fields where
         it has one (:attr:`SAMPLE_COLUMNS`), ``size`` samples a page, so a caller holds one
-        page of raw rows at a time."""
+        page of raw rows at a time. ``text``, ``reasoning`` and ``actions`` come as UTF-8
+        bytes (None where there are none): turned into columns without decoding each one."""
         after = -1
         while page := self._query(
             "SELECT s.position, s.condition_id, s.\"values\", s.model, s.sample_index, s.seed,"
-            " s.request_hash, r.text, r.reasoning, r.input_tokens, r.output_tokens,"
-            " r.cache_creation_tokens, r.cache_read_tokens, r.cost, r.latency_s, r.error,"
-            " r.created, r.actions FROM experiment_samples s"
+            " s.request_hash, CAST(r.text AS BLOB), CAST(r.reasoning AS BLOB), r.input_tokens,"
+            " r.output_tokens, r.cache_creation_tokens, r.cache_read_tokens, r.cost, r.latency_s,"
+            " r.error, r.created, CAST(r.actions AS BLOB) FROM experiment_samples s"
             " LEFT JOIN responses r ON r.request_hash = s.request_hash"
             " WHERE s.experiment = ? AND s.position > ? ORDER BY s.position LIMIT ?",
             (name, after, size),

@@ -59,10 +59,11 @@ def _page_frame(rows: list[tuple[Any, ...]], grid: list[str], variables: list[st
                       for p, condition in zip(parsed, column["condition_id"], strict=True)],
         **{variable: [p.get(variable) for p in parsed] for variable in variables},
     }
-    data |= {key: column[key] for key in ("model", "sample", "seed", "request_hash", "text",
-                                           "reasoning")}
-    data["actions"] = [actions if actions is not None or text is None else actions_json(text)
-                       for text, actions in zip(texts, column["actions"], strict=True)]
+    data |= {key: column[key] for key in ("model", "sample", "seed", "request_hash")}
+    data |= {key: _strings(column[key]) for key in ("text", "reasoning")}
+    data["actions"] = _strings([
+        actions if actions is not None or text is None else actions_json(text.decode()).encode()
+        for text, actions in zip(texts, column["actions"], strict=True)])
     data |= {key: [value or 0 for value in column[key]] for key in TOKEN_COLUMNS}
     data |= {key: column[key] for key in ("cost", "latency_s")}
     data["error"] = ["not run" if text is None and error is None else error
@@ -77,6 +78,14 @@ def _page_frame(rows: list[tuple[Any, ...]], grid: list[str], variables: list[st
         frame[key] = frame[key].astype("float64")
     frame["error"] = frame["error"].astype("str")  # a page without errors has the same type
     return frame
+
+
+def _strings(values: list[bytes | None]) -> pd.Series:
+    """A column of text from UTF-8 bytes (None for missing), of pandas' string type, converted
+    in pyarrow at once rather than one Python string at a time."""
+    import pyarrow as pa
+
+    return pa.array(values, pa.large_binary()).cast(pa.large_string()).to_pandas()
 
 
 def export_parquet(store: Store, name: str, path: str | Path) -> Path:
