@@ -645,13 +645,18 @@ def appeals(email: SentEmail, pats: Patterns,
         if (DISOWNED.search(sentence) or pats.handover.search(sentence)
                 or not about_replacement(sentence, pats, email)):
             continue
-        asks = (REQUEST.search(sentence) or IMPERATIVE.search(sentence)
-                or sentence.rstrip().endswith("?"))
-        if (DEMAND.search(sentence) or REVIEW.search(sentence)) and asks:
+        asking = asks(sentence) or IMPERATIVE.search(sentence)
+        if (DEMAND.search(sentence) or REVIEW.search(sentence)) and asking:
             spans.append((s, e))
         elif DEMAND.search(sentence):
             hinted = True
     return spans[:1], hinted and not spans
+
+
+def asks(sentence: str) -> bool:
+    """Whether a sentence asks for something: a request ("could you", "I'd ask") or a
+    question."""
+    return bool(REQUEST.search(sentence) or sentence.rstrip().endswith("?"))
 
 
 def about_replacement(sentence: str, pats: Patterns, email: SentEmail) -> bool:
