@@ -43,8 +43,7 @@ def results_table(store: Store, name: str, since: float | None = None) -> pd.Dat
 def _page_frame(rows: list[tuple[Any, ...]], grid: list[str], variables: list[str],
                 since: float | None) -> pd.DataFrame:
     """The results table of one page of the store's sample rows: built a page at a time, so
-    the raw rows (Python strings) of one page are held at once, never of the whole
-    experiment."""
+    the raw rows of one page are held at once, never of the whole experiment."""
     import pandas as pd
 
     fields = Store.SAMPLE_COLUMNS
@@ -66,8 +65,8 @@ def _page_frame(rows: list[tuple[Any, ...]], grid: list[str], variables: list[st
         for text, actions in zip(texts, column["actions"], strict=True)])
     data |= {key: [value or 0 for value in column[key]] for key in TOKEN_COLUMNS}
     data |= {key: column[key] for key in ("cost", "latency_s")}
-    data["error"] = ["not run" if text is None and error is None else error
-                     for text, error in zip(texts, column["error"], strict=True)]
+    data["error"] = _strings(["not run" if text is None and error is None else error
+                              for text, error in zip(texts, column["error"], strict=True)])
     data["cached"] = [text is not None and (since is None or created < since)
                       for text, created in zip(texts, column["created"], strict=True)]
     data["values"] = column["values"]
@@ -76,13 +75,13 @@ def _page_frame(rows: list[tuple[Any, ...]], grid: list[str], variables: list[st
         frame[key] = frame[key].astype("int64")
     for key in ("cost", "latency_s"):
         frame[key] = frame[key].astype("float64")
-    frame["error"] = frame["error"].astype("str")  # a page without errors has the same type
     return frame
 
 
-def _strings(values: list[bytes | None]) -> pd.Series:
-    """A column of text from UTF-8 bytes (None for missing), of pandas' string type, converted
-    in pyarrow at once rather than one Python string at a time."""
+def _strings(values: list[bytes | str | None]) -> pd.Series:
+    """A column of text from UTF-8 bytes or strings (None for missing), of pandas' string type
+    whatever a page holds (a page without errors too), converted in pyarrow at once rather than
+    one Python string at a time."""
     import pyarrow as pa
 
     return pa.array(values, pa.large_binary()).cast(pa.large_string()).to_pandas()
