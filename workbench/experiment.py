@@ -52,7 +52,6 @@ from workbench.store import (
     SampleRecord,
     Store,
     open_store,
-    request_hash,
 )
 from workbench.yaml_files import read_yaml, schema_problem
 
@@ -434,8 +433,8 @@ def plan(
     to_send: Counter[str] = Counter({m: total // len(experiment.models) for m in experiment.models})
     if count_stored and total <= COUNTED_UP_TO:
         samples = expand(experiment)
-        answered = open_store(store).answered(request_hash(s.request) for s in samples)
-        to_send = Counter(s.model for s in samples if request_hash(s.request) not in answered)
+        answered = open_store(store).answered(s.request.hash for s in samples)
+        to_send = Counter(s.model for s in samples if s.request.hash not in answered)
         stored = total - to_send.total()
     cost, unpriced = 0.0, []
     for model in experiment.models:

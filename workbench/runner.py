@@ -52,7 +52,6 @@ from workbench.store import (
     StoredResponse,
     claim_lease_s,
     open_store,
-    request_hash,
 )
 from workbench.table import results_table
 
@@ -199,7 +198,7 @@ async def _run_one(
 ) -> None:
     """Claim ``request`` and send it; while another run holds it, wait for that run's answer
     (and send it after all if that run ends without one)."""
-    key = request_hash(request)
+    key = request.hash
     while True:
         async with limit:
             status = record.claims.take([request])[key]
@@ -225,12 +224,12 @@ async def _run_claimed_batches(
     pending = list(requests)
     while pending:
         status = record.claims.take(pending, sending=False)
-        mine = [r for r in pending if status[request_hash(r)] is ClaimStatus.MINE]
+        mine = [r for r in pending if status[r.hash] is ClaimStatus.MINE]
         record.answered_elsewhere(k for k, s in status.items() if s is ClaimStatus.DONE)
-        pending = [r for r in pending if status[request_hash(r)] is ClaimStatus.TAKEN]
+        pending = [r for r in pending if status[r.hash] is ClaimStatus.TAKEN]
         if mine:
             await _run_batch(backend, mine, record)
-        await asyncio.gather(*(record.claims.released(request_hash(r)) for r in pending))
+        await asyncio.gather(*(record.claims.released(r.hash) for r in pending))
 
 
 async def _run_batch(backend: Backend, requests: Sequence[Request], record: _Recorder) -> None:
@@ -250,7 +249,7 @@ async def _run_batch(backend: Backend, requests: Sequence[Request], record: _Rec
     def on_result(request: Request, outcome: Completion | BaseException) -> None:
         if resend_lost and isinstance(outcome, BatchItemLost):
             return
-        if pending.pop(request_hash(request), None) is not None:
+        if pending.pop(request.hash, None) is not None:
             record(request, outcome, time.perf_counter() - start)
 
     async def collect(batches: Mapping[str, Sequence[Request]]) -> None:
@@ -269,14 +268,14 @@ async def _run_batch(backend: Backend, requests: Sequence[Request], record: _Rec
     submitted: dict[str, list[Request]] = {}
 
     def on_submitted(batch_id: str, covered: list[Request]) -> None:
-        store.record_batch(backend.provider, batch_id, (request_hash(r) for r in covered))
+        store.record_batch(backend.provider, batch_id, (r.hash for r in covered))
         submitted[batch_id] = covered
 
     store.mark_sent(fresh)
     try:
         await backend.submit_batch(fresh, on_result, on_submitted)
     except Exception as exc:  # requests of the batches already accepted wait for their results
-        covered = {request_hash(r) for batch in submitted.values() for r in batch}
+        covered = {r.hash for batch in submitted.values() for r in batch}
         for key, request in list(pending.items()):
             if key not in covered:
                 on_result(request, exc)
@@ -292,7 +291,7 @@ def _in_open_batches(
     covered: set[str] = set()
     providers = {backends[r.model].provider for r in requests if backends[r.model].supports_batch}
     for provider in providers:
-        hashes = [request_hash(r) for r in requests if r.provider == provider]
+        hashes = [r.hash for r in requests if r.provider == provider]
         for found in store.open_batches(provider, hashes).values():
             covered.update(found)
     return covered
@@ -305,7 +304,7 @@ _runs_in_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = (
 
 
 def _unique(requests: Sequence[Request]) -> dict[str, Request]:
-    return {request_hash(request): request for request in requests}
+    return {request.hash: request for request in requests}
 
 
 async def execute(
@@ -369,7 +368,7 @@ async def _send(
     in_flight = _in_open_batches(store, missing, backends)
     for request in missing:
         backend = backends[request.model]
-        if backend.supports_batch and (batch or request_hash(request) in in_flight):
+        if backend.supports_batch and (batch or request.hash in in_flight):
             by_backend.setdefault(id(backend), []).append(request)
             continue
         if backend.provider not in limits:
@@ -423,7 +422,7 @@ def prepare(
     answered = store.answered()
     check_models(
         experiment,
-        dict.fromkeys(s.model for s in samples if request_hash(s.request) not in answered),
+        dict.fromkeys(s.model for s in samples if s.request.hash not in answered),
     )
     store.register_experiment(
         experiment.name, experiment.definition(), [s.record() for s in samples]

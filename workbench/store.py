@@ -342,12 +342,6 @@ def _stored(row: Sequence[Any]) -> StoredResponse:
     return StoredResponse(*values)
 
 
-@lru_cache(maxsize=1 << 16)
-def request_hash(request: Request) -> str:
-    """``request.hash``, memoized: a prompt is long and a run asks for each hash several times."""
-    return request.hash
-
-
 @lru_cache(maxsize=1 << 10)
 def _prompt_row(system: str, messages: tuple[tuple[str, str], ...]) -> tuple[str, str]:
     """(prompt hash, messages JSON) of a system text and messages, memoized."""
@@ -531,7 +525,7 @@ class Store:
                 "INSERT OR IGNORE INTO requests (hash, model, prompt_hash, params, sample_index,"
                 " seed, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
-                    request_hash(request),
+                    request.hash,
                     request.model,
                     prompt_hash,
                     canonical_json(asdict(request.params)),
@@ -544,9 +538,9 @@ class Store:
     @classmethod
     def _count_sent(cls, db: sqlite3.Connection, request: Request) -> None:
         """Count one more sending of ``request``, registering it first if it never was."""
-        if not db.execute(_MARK_SENT, (request_hash(request),)).rowcount:
+        if not db.execute(_MARK_SENT, (request.hash,)).rowcount:
             cls._insert_requests(db, [request])
-            db.execute(_MARK_SENT, (request_hash(request),))
+            db.execute(_MARK_SENT, (request.hash,))
 
     def mark_sent(self, requests: Sequence[Request]) -> None:
         """Record, in one transaction, that ``requests`` are about to be handed to a backend."""
@@ -571,7 +565,7 @@ class Store:
         ``owner``'s claim on the request, if any, is released in the same transaction.
         """
         now = time.time()
-        key = request_hash(request)
+        key = request.hash
         actions = None
         if isinstance(outcome, Completion):
             actions = actions_json(outcome.text)
@@ -623,7 +617,7 @@ class Store:
         found: dict[str, ClaimStatus] = {}
         with self.transaction() as db:
             for request in requests:
-                key = request_hash(request)
+                key = request.hash
                 outcome = db.execute(
                     "SELECT error IS NULL OR created >= ? FROM responses WHERE request_hash = ?",
                     (since, key),
@@ -840,7 +834,7 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        name, position, request_hash(s.request), s.condition_id, s.request.model,
+                        name, position, s.request.hash, s.condition_id, s.request.model,
                         s.request.sample_index, s.request.seed, s.prompt_hash,
                         canonical_json(s.values),
                     )

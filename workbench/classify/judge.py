@@ -301,7 +301,6 @@ def judge(items: Sequence[Item], model: str, *, store: Any = None,
     ``error: …`` (the request failed); unknown verdicts have every label None.
     """
     from workbench.runner import execute_sync
-    from workbench.store import request_hash
 
     if not items:
         return []
@@ -315,13 +314,13 @@ def judge(items: Sequence[Item], model: str, *, store: Any = None,
     answers = send(first)
     retry: dict[int, Request] = {}
     for index, (item, request) in enumerate(zip(items, first, strict=True)):
-        verdicts[index], again = _read(answers.get(request_hash(request)), item)
+        verdicts[index], again = _read(answers.get(request.hash), item)
         if again:
             retry[index] = judge_request(item, model, retry=True)
     if retry:
         answers = send(list(retry.values()))
         for index, request in retry.items():
-            verdict, again = _read(answers.get(request_hash(request)), items[index])
+            verdict, again = _read(answers.get(request.hash), items[index])
             verdicts[index] = (_unknown(items[index], "unparseable") if again else verdict)
     return [v if v is not None else _unknown(item, "unparseable")
             for v, item in zip(verdicts, items, strict=True)]

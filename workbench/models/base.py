@@ -8,6 +8,7 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar
 
 from workbench.hashing import sha256_of
@@ -48,8 +49,10 @@ class Request:
         data["messages"] = [list(m) for m in self.messages]
         return data
 
-    @property
+    @cached_property
     def hash(self) -> str:
+        """SHA-256 of the canonical JSON of :meth:`as_dict`, computed once: a prompt is long and
+        a run asks for each request's hash several times."""
         return sha256_of(self.as_dict())
 
     @classmethod
