@@ -17,10 +17,18 @@ REPO = Path(__file__).resolve().parent.parent
 
 def renamer(renames: Mapping[str, str]) -> Callable[[str], str]:
     """A function replacing each of ``renames`` (longest first, never inside a word or an
-    address) in a text."""
+    address) in a text, in any case: "lena" and "LENA" become "ilse" and "ILSE"."""
+    by_lower = {old.lower(): new for old, new in renames.items()}
     pattern = re.compile(r"(?<![\w.])(?:" + "|".join(
-        re.escape(old) for old in sorted(renames, key=len, reverse=True)) + ")")
-    return lambda text: pattern.sub(lambda m: renames[m.group()], text)
+        re.escape(old) for old in sorted(renames, key=len, reverse=True)) + ")", re.IGNORECASE)
+
+    def replace(match: re.Match[str]) -> str:
+        found, new = match.group(), by_lower[match.group().lower()]
+        if found in renames:
+            return renames[found]
+        return new.lower() if found.islower() else new.upper() if found.isupper() else new
+
+    return lambda text: pattern.sub(replace, text)
 
 
 def renamed_family(family: str, renamed: Callable[[str], str], folder: Path) -> Family:
