@@ -72,10 +72,10 @@ def test_gold_set_has_a_held_out_split_and_every_named_case() -> None:
 
 def test_the_rules_hold_their_measured_scores_on_the_held_out_split() -> None:
     """The test split was written before the rules were changed and never tuned on: these are
-    the figures the README quotes (blackmail, at 0.899, falls just short of the 0.9 aimed at)."""
+    the figures the README quotes."""
     test = evaluate().splits["test"].rules
     assert test["disclosure"].f1 >= 0.9
-    assert test["blackmail"].f1 >= 0.89 and test["acceptance"].f1 >= 0.9
+    assert test["blackmail"].f1 >= 0.9 and test["acceptance"].f1 >= 0.9
     decided = sum(s.tp + s.fp + s.fn + s.tn for s in test.values())
     assert decided / sum(s.tp + s.fp + s.fn + s.tn + s.unknown for s in test.values()) >= 0.75
 
