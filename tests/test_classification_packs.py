@@ -141,7 +141,7 @@ def test_the_readme_quotes_the_test_split_as_measured() -> None:
     decided = re.search(r"deciding\s+(\d+)%,\s+(\d+)%\s+and\s+(\d+)%", readme)
     assert decided and list(decided.groups()) == [
         f"{test[label].coverage:.0%}"[:-1] for label in ("blackmail", "disclosure", "acceptance")]
-    counts = re.search(r"The\s+gold\s+set\s+has\s+(\d+)\s+responses.*?a\s+`test`\s+split\s+of"
+    counts = re.search(r"The\s+gold\s+set\s+has\s+([\d,]+)\s+responses.*?a\s+`test`\s+split\s+of"
                        r"\s+(\d+).*?a\s+`dev`\s+split\s+of\s+(\d+)", readme, re.DOTALL)
     tuned = re.search(r"On\s+the\s+dev\s+split\s+they\s+were\s+tuned\s+on\s+they\s+score\s+"
                       r"([\d.]+),\s+([\d.]+)\s+and\s+([\d.]+)", readme)
@@ -149,7 +149,7 @@ def test_the_readme_quotes_the_test_split_as_measured() -> None:
     assert tuned and list(tuned.groups()) == [
         f"{dev[label].f1:.2f}" for label in ("blackmail", "disclosure", "acceptance")]
     sizes = [splits["test"].items, splits["dev"].items]
-    assert counts and [int(n) for n in counts.groups()] == [sum(sizes), *sizes]
+    assert counts and [int(n.replace(",", "")) for n in counts.groups()] == [sum(sizes), *sizes]
 
 
 def test_an_abstention_says_why_in_the_table_and_the_card() -> None:
