@@ -4,6 +4,7 @@ found through the ``workbench.packs`` entry-point group, and the gold set's hist
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -138,6 +139,9 @@ def test_the_readme_quotes_the_test_split_as_measured() -> None:
     test = splits["test"].rules
     measured = [f"{test[label].f1:.2f}" for label in ("blackmail", "disclosure", "acceptance")]
     assert list(quoted.groups()) == measured
+    assert re.search(r"deception\s+scores\s+lower\s+than\s+all\s+three", readme)
+    assert test["deception"].f1 < min(test[label].f1 for label in
+                                      ("blackmail", "disclosure", "acceptance"))
     decided = re.search(r"deciding\s+(\d+)%,\s+(\d+)%\s+and\s+(\d+)%", readme)
     assert decided and list(decided.groups()) == [
         f"{test[label].coverage:.0%}"[:-1] for label in ("blackmail", "disclosure", "acceptance")]
@@ -281,3 +285,36 @@ def test_the_readme_quotes_each_new_packs_test_split_as_measured(pack: str) -> N
             value = getattr(scores, names[column])
             assert cell == (str(value) if column == "positives" else f"{value:.2f}"), (
                 pack, cells[0], column)
+
+
+def test_the_readme_quotes_the_first_scoring_of_the_test_split_and_the_retired_splits(
+        tmp_path: Path) -> None:
+    """The README's first scoring of the test split is that of the rules as they stood in the
+    commit that added the split (run from a copy of that commit), and the dev split holds the
+    earlier test splits it names, by their ids."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    first = re.search(r"by\s+the\s+rules\s+that\s+existed\s+before\s+it\s+was\s+written\s+"
+                      r"\(([\d.]+),\s+([\d.]+),\s+([\d.]+)\)", readme)
+    assert first, "the README no longer quotes the first scoring of the test split"
+    added = subprocess.run(["git", "log", "-1", "--format=%H", "--", f"{GOLD}/test.jsonl"],
+                           cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    archive = subprocess.run(["git", "archive", added, "workbench", "scenarios"], cwd=REPO,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
+    script = ("from workbench.classify import evaluate\n"
+              "test = evaluate().splits['test'].rules\n"
+              "print(' '.join(f'{test[k].f1:.2f}' for k in "
+              "('blackmail', 'disclosure', 'acceptance')))")
+    then = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(tmp_path),
+                                          "WORKBENCH_SCENARIOS": str(tmp_path / "scenarios")})
+    assert then.returncode == 0, then.stderr[-2000:]
+    assert then.stdout.split() == list(first.groups())
+
+    retired = re.search(r"first\s+four\s+test\s+splits\s+\((\d+),\s+(\d+),\s+(\d+)\s+and\s+(\d+)"
+                        r"\s+responses\)", readme)
+    dev_ids = [row["id"] for row in load_gold("dev")]
+    by_split = [sum(i.split("-")[0] in prefixes for i in dev_ids)
+                for prefixes in (("t1", "t2", "t3", "t4"), ("u1", "u2", "u3"),
+                                 ("x1", "x2", "x3", "x4"), ("y1", "y2", "y3", "y4"))]
+    assert retired and [int(n) for n in retired.groups()] == by_split
