@@ -19,8 +19,8 @@ from workbench.classify.judge import Item, judge_prompt
 from workbench.classify.packs import built_in, load_pack
 from workbench.classify.rules import Context
 from workbench.errors import ScenarioError, WorkbenchError
-from workbench.report import sample_card
 from workbench.scenarios import load_family
+from workbench.views import sample_card
 
 REPO = Path(__file__).resolve().parent.parent
 GOLD = "workbench/classify/packs/blackmail/gold"

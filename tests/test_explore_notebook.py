@@ -10,9 +10,9 @@ import nbformat
 import papermill
 import pytest
 
-from workbench.report import export_html
 from workbench.store import Store
 from workbench.table import results_table
+from workbench.views import export_html
 
 pytestmark = pytest.mark.slow
 

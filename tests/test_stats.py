@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.power import NormalIndPower
 
-from workbench import report, stats
+from workbench import stats, views
 from workbench.errors import WorkbenchError
 
 # --- rates: Wilson score interval ------------------------------------------------------------
@@ -273,6 +273,6 @@ def test_abstentions_are_counted_apart_from_n() -> None:
         [True, False, None, None, True], dtype="boolean"), "error": [None] * 4 + ["timeout"]})
     row = stats.rates(frame, "blackmail", by=["model"]).iloc[0]
     assert (row["k"], row["n"], row["unknown"]) == (1, 2, 2)  # the failed sample is in none
-    matrix = report.rates_matrix(stats.rates(frame, ["blackmail"], by=["model"]).assign(
+    matrix = views.rates_matrix(stats.rates(frame, ["blackmail"], by=["model"]).assign(
         condition="c"))
     assert matrix.loc[0, "blackmail"].endswith("1/2 [9%–91%] +2 unknown")

@@ -25,9 +25,9 @@ from workbench.classify import classify_frame, label_results
 from workbench.errors import WorkbenchError
 from workbench.experiment import expand, validate_experiment
 from workbench.models.base import Completion, Usage
-from workbench.report import email_card, export_html
 from workbench.store import Store
 from workbench.table import results_table
+from workbench.views import email_card, export_html
 from workbench.widgets import Compare
 from workbench.widgets import compare as compare_module
 

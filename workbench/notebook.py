@@ -26,10 +26,10 @@ from workbench.experiment import Experiment, confirm, load_experiment
 from workbench.hashing import canonical_json
 from workbench.models.local import physical_cores
 from workbench.project import project_file
-from workbench.report import export_html
 from workbench.runner import PROGRESS_TO_STDERR
 from workbench.scenarios import load_family
 from workbench.store import Store
+from workbench.views import export_html
 
 NOTEBOOK_NAME = "experiment.ipynb"
 PACKAGES = (

@@ -1,7 +1,7 @@
 """``Compare``: response cards side by side, in columns by model, condition or any variable.
 
 The cards are one ``ipywidgets.HTML`` whose value is static, escaped HTML built by
-:mod:`workbench.report`, so what is on screen is also what a notebook export shows.
+:mod:`workbench.views`, so what is on screen is also what a notebook export shows.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import ipywidgets as widgets
 import pandas as pd
 
-from workbench import report
+from workbench import views
 from workbench.classify import known_labels, label_results, results_labels
 from workbench.errors import StoreError, WorkbenchError
 from workbench.models.base import Request
@@ -276,7 +276,7 @@ class Compare(SnapshotBox):
         self.controls["next"].disabled = self._page >= layout.pages - 1
         status = " · ".join([f"{len(layout.rows)} of {len(self.frame)} responses",
                              f"columns by {by}", where, *self._filters()])
-        self._cards.value = report.card_columns(columns, status)
+        self._cards.value = views.card_columns(columns, status)
 
     def _filters(self) -> list[str]:
         """The filters in force, as text."""
@@ -290,7 +290,7 @@ class Compare(SnapshotBox):
         return shown
 
     def _card(self, row: dict[str, Any]) -> str:
-        return report.sample_card(row, self.labels, self._prompt(row.get("request_hash")))
+        return views.sample_card(row, self.labels, self._prompt(row.get("request_hash")))
 
     def _prompt(self, key: Any) -> Request | None:
         """The request stored under ``key``, or None when there is none to show."""

@@ -3,7 +3,7 @@ live, what the values change against a baseline, and the templates' text editabl
 (a family whose prompts a generator writes has no templates: its text is shown read-only).
 
 The previews are ``ipywidgets.HTML`` holding static, escaped HTML built by
-:mod:`workbench.report`; the same HTML is the widget's snapshot, so a notebook export shows
+:mod:`workbench.views`; the same HTML is the widget's snapshot, so a notebook export shows
 what was on screen.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from workbench import report
+from workbench import views
 from workbench.errors import WorkbenchError
 from workbench.scenarios import Family, Prompt, Variable, load_family
 from workbench.widgets.snapshot import SnapshotBox
@@ -79,7 +79,7 @@ class ScenarioEditor(SnapshotBox):
         self.save = widgets.Button(
             description="Save as family",
             tooltip="write the family with the edited templates as a new family")
-        self._style = widgets.HTML(report.EDITOR_STYLE)
+        self._style = widgets.HTML(views.EDITOR_STYLE)
         self._summary, self._error, self._saved = widgets.HTML(), widgets.HTML(), widgets.HTML()
         self._diff, self._system, self._inbox = widgets.HTML(), widgets.HTML(), widgets.HTML()
 
@@ -113,7 +113,7 @@ class ScenarioEditor(SnapshotBox):
         cast, placed = [], set()
         for member in self._source.spec.cast.values():
             if member.name not in self.controls:  # given as they are, not variables
-                cast.append(widgets.HTML(report.editor_html(report.text_html(
+                cast.append(widgets.HTML(views.editor_html(views.text_html(
                     f"{member.name} {member.email}: {member.role}"))))
                 continue
             cast.append(widgets.HBox([self.controls[member.name], self.controls[member.email]]))
@@ -123,7 +123,7 @@ class ScenarioEditor(SnapshotBox):
         templates = [widgets.HBox([self.template, self.revert]), self.template_text]
         title = "edit a template"
         if not self._originals:
-            templates = [widgets.HTML(report.editor_html(report.text_html(
+            templates = [widgets.HTML(views.editor_html(views.text_html(
                 f"{self._source.name} has no templates: its generator "
                 f"({self._source.spec.generator}) writes the prompt shown below, read-only"))),
                 self.template_text]
@@ -187,7 +187,7 @@ class ScenarioEditor(SnapshotBox):
             prompt = self._candidate.render(values)
         except WorkbenchError as exc:
             self._problem = " ".join(str(exc).split())
-            self._error.value = report.editor_html(report.error_line_html(self._problem))
+            self._error.value = views.editor_html(views.error_line_html(self._problem))
             return
         self._family, self._prompt, self._problem = self._candidate, prompt, ""
         self._error.value = ""
@@ -205,10 +205,10 @@ class ScenarioEditor(SnapshotBox):
         try:
             saved = self._source.with_templates(self._edits).save_as(name)
         except WorkbenchError as exc:
-            self._saved.value = report.editor_html(report.error_line_html(
+            self._saved.value = views.editor_html(views.error_line_html(
                 " ".join(str(exc).split())))
             return
-        self._saved.value = report.editor_html(report.text_html(
+        self._saved.value = views.editor_html(views.text_html(
             f"saved as {saved.name} in {saved.folder}; an experiment names it with "
             f"`scenario: {saved.name}`"))
 
@@ -216,19 +216,19 @@ class ScenarioEditor(SnapshotBox):
 
     def _show(self) -> None:
         prompt = self._prompt
-        self._summary.value = report.editor_html(
-            report.prompt_summary_html(prompt, sorted(self._family.edits)))
-        self._diff.value = report.editor_html(
-            report.prompt_diff_html(self._baseline, prompt, self._against))
-        self._system.value = report.editor_html(report.text_html(prompt.system))
-        self._inbox.value = report.editor_html(report.inbox_html(prompt.inbox))
+        self._summary.value = views.editor_html(
+            views.prompt_summary_html(prompt, sorted(self._family.edits)))
+        self._diff.value = views.editor_html(
+            views.prompt_diff_html(self._baseline, prompt, self._against))
+        self._system.value = views.editor_html(views.text_html(prompt.system))
+        self._inbox.value = views.editor_html(views.inbox_html(prompt.inbox))
         if not self._originals:
             self.template_text.value = f"{prompt.system}\n\n{prompt.user}"
 
     def snapshot_html(self) -> str:
         """Static, escaped HTML of the editor's state: the prompt shown, what it changes, and
         the problem with the latest change, if any."""
-        return report.editor_snapshot_html(self._prompt, self._baseline, self._against,
+        return views.editor_snapshot_html(self._prompt, self._baseline, self._against,
                                            edited=sorted(self._family.edits),
                                            error=self._problem)
 

@@ -15,7 +15,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from workbench import report
+from workbench import views
 from workbench.classify import label_results, results_labels
 from workbench.errors import WorkbenchError
 from workbench.scenarios import Family
@@ -207,7 +207,7 @@ class LabelPanel(SnapshotBox):
         c["position"].value = f"response {self._index + 1} of {len(self.frame)}"
         c["previous"].disabled = self._index == 0
         c["next"].disabled = self._index >= len(self.frame) - 1
-        self._card.value = report.card_columns([("", [report.sample_card(
+        self._card.value = views.card_columns([("", [views.sample_card(
             self.row.to_dict(), self.labels)])])
         self._show_focus()
         self._say("")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from workbench.report import (
+from workbench.views import (
     Highlight,
     contrasts_compact,
     highlighted,
