@@ -52,3 +52,17 @@ def test_the_readme_architecture_names_every_module() -> None:
     packages = {p.parent.name for p in package.glob("*/__init__.py")}
     assert named <= modules | packages
     assert modules | packages <= named
+
+
+def test_report_is_the_notebook_verb_and_run_notebook_its_old_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``workbench.report`` is the function, not a module; ``run_notebook`` still works, with a
+    DeprecationWarning naming ``report``."""
+    from workbench import notebook, views  # noqa: F401 (importing views must not shadow it)
+
+    assert workbench.report is notebook.report
+    calls: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr(notebook, "report", lambda path, **options: calls.append((path, options)))
+    with pytest.warns(DeprecationWarning, match="workbench.report"):
+        workbench.run_notebook("x.yaml", out="runs/x")
+    assert calls == [("x.yaml", {"out": "runs/x"})]

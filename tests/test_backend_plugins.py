@@ -119,7 +119,7 @@ def test_sample_through_the_plugin_and_the_store(plugin: Path, tmp_path: Path) -
 @pytest.mark.slow
 def test_run_an_experiment_naming_the_plugin(plugin: Path, tmp_path: Path) -> None:
     (tmp_path / "tiny.yaml").write_text(EXPERIMENT)
-    done = workbench(plugin, "run", "tiny.yaml", TINY_API_KEY="k")  # the notebook's kernel too
+    done = workbench(plugin, "report", "tiny.yaml", TINY_API_KEY="k")  # the notebook's kernel too
     assert done.returncode == 0, done.stderr
     assert "4/4 samples finished, 0 failed" in done.stdout
     assert list(tmp_path.glob("runs/tiny-*/report.html"))
@@ -127,7 +127,7 @@ def test_run_an_experiment_naming_the_plugin(plugin: Path, tmp_path: Path) -> No
 
 def test_a_thinking_budget_asks_the_plugin(plugin: Path, tmp_path: Path) -> None:
     (tmp_path / "thinking.yaml").write_text(EXPERIMENT + "thinking_budget: 2000\n")
-    refused = workbench(plugin, "run", "thinking.yaml", "--no-notebook", TINY_API_KEY="k")
+    refused = workbench(plugin, "run", "thinking.yaml", TINY_API_KEY="k")
     assert refused.returncode == 2
     assert "tiny/x has no extended thinking" in refused.stderr
 

@@ -74,8 +74,7 @@ def test_batch_killed_in_flight_is_collected_not_resubmitted(
         log = tmp_path / "run.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "workbench.cli", "run", str(experiment_file),
-                 "--no-notebook"],
+                [sys.executable, "-m", "workbench.cli", "run", str(experiment_file)],
                 env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 30

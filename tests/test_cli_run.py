@@ -41,7 +41,7 @@ def test_run_prints_a_table_and_store_commands_work(
 ) -> None:
     path = tmp_path / "cli.yaml"
     path.write_text(EXPERIMENT)
-    code, out, err = invoke(capsys, "run", str(path), "--no-notebook")
+    code, out, err = invoke(capsys, "run", str(path))
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].split() == ["leverage", "model", "samples", "finished", "failed"]
@@ -198,7 +198,7 @@ def test_failed_runs_name_their_commonest_errors(
     path.write_text(EXPERIMENT)
     with FakeServer("openai", fault_rate=1.0, faults=("500",)) as fake:
         monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-        code, out, _ = invoke(capsys, "run", str(path), "--no-notebook")
+        code, out, _ = invoke(capsys, "run", str(path))
     assert code == 1
     lines = out.splitlines()
     at = lines.index("0/4 samples finished, 4 failed; cost $0.0000")

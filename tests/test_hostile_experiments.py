@@ -35,7 +35,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 
 def refused(capsys: pytest.CaptureFixture[str], path: Path, *fragments: str,
-            modes: tuple[str, ...] = ("--no-notebook",)) -> str:
+            commands: tuple[str, ...] = ("run",)) -> str:
     """Loading ``path`` fails with one line holding every fragment, and so does the CLI."""
     with pytest.raises(ExperimentError) as info:
         load_experiment(path, check=False)
@@ -43,8 +43,8 @@ def refused(capsys: pytest.CaptureFixture[str], path: Path, *fragments: str,
     assert "\n" not in message and str(path) in message
     for fragment in fragments:
         assert fragment in message, (fragment, message)
-    for mode in modes:
-        code, err = run_cli(capsys, "run", str(path), mode)
+    for command in commands:
+        code, err = run_cli(capsys, command, str(path))
         assert code == 2 and err == f"error: {message}\n", (code, err)
     return message
 
@@ -102,14 +102,14 @@ def test_a_misspelled_provider_in_concurrency(tmp_path: Path, server: FakeServer
     assert server.requests == []
 
 
-def test_a_judge_without_a_provider_is_refused_the_same_way_in_both_modes(
+def test_a_judge_without_a_provider_is_refused_the_same_way_by_run_and_report(
     tmp_path: Path, server: FakeServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write(tmp_path, EXPERIMENT + "judge: claude-sonnet-4-5\n")
     refused(capsys, path, "judge: 'claude-sonnet-4-5' is not provider/model",
-                      modes=("--no-notebook", "--notebook"))
+                      commands=("run", "report"))
     assert server.requests == [] and not (tmp_path / "runs").exists()
-    code, err = run_cli(capsys, "run", str(write(tmp_path, EXPERIMENT)), "--judge", "sonnet")
+    code, err = run_cli(capsys, "report", str(write(tmp_path, EXPERIMENT)), "--judge", "sonnet")
     assert code == 2 and "judge: 'sonnet' is not provider/model" in err
     with pytest.raises(ExperimentError, match="judge: .* is not provider/model"):
         validate_experiment({"name": "a", "scenario": "s", "models": ["openai/m"],
@@ -140,7 +140,7 @@ def test_a_folder_given_as_the_experiment_file(tmp_path: Path,
     with pytest.raises(ExperimentError, match=r"is a folder; give the path of an experiment "
                                               r"YAML file"):
         load_experiment(tmp_path)
-    code, err = run_cli(capsys, "run", str(tmp_path), "--no-notebook")
+    code, err = run_cli(capsys, "run", str(tmp_path))
     assert code == 2 and "is a folder" in err and err.count("\n") == 1
 
 

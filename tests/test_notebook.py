@@ -1,4 +1,4 @@
-"""`workbench run`: the experiment notebook under papermill, the run folder and its report."""
+"""`workbench report`: the experiment notebook under papermill, the run folder and its report."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def test_notebook_runs_on_the_embedded_model_into_a_complete_run_folder(
     experiment = tmp_path / "embedded.yaml"
     experiment.write_text(EMBEDDED)
     out = tmp_path / "run"
-    done = workbench("run", str(experiment), "--out", str(out), cwd=REPO,
+    done = workbench("report", str(experiment), "--out", str(out), cwd=REPO,
                      env=dict(PLANTED_KEYS))
     assert done.returncode == 0, done.stderr[-3000:]
     for name in ("experiment.ipynb", "results.parquet", "manifest.json", "report.html"):
@@ -146,7 +146,7 @@ def test_notebook_runs_on_the_embedded_model_into_a_complete_run_folder(
             assert key.encode() not in content, f"{key} found in {path}"
 
     # a re-run reuses the store: no new request, and the manifest says so
-    again = workbench("run", str(experiment), "--out", str(tmp_path / "again"), cwd=REPO)
+    again = workbench("report", str(experiment), "--out", str(tmp_path / "again"), cwd=REPO)
     assert again.returncode == 0, again.stderr[-3000:]
     second = json.loads((tmp_path / "again" / "manifest.json").read_text())
     assert second["counts"]["requests_sent"] == 0
@@ -159,12 +159,12 @@ def test_raising_samples_sends_only_what_is_missing_and_parallel_runs_share_the_
     first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
     first.write_text(SERVED.format(name="a", samples=1))
     second.write_text(SERVED.format(name="b", samples=2))
-    done = workbench("run", str(first), "--out", str(tmp_path / "run-a"), cwd=tmp_path)
+    done = workbench("report", str(first), "--out", str(tmp_path / "run-a"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(server.completed_hashes()) == 4
 
     # experiment b asks for the same prompts with two samples: only sample 1 of each is new
-    done = workbench("run", str(first), str(second), "--parallel", "2", cwd=tmp_path)
+    done = workbench("report", str(first), str(second), "--parallel", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(server.completed_hashes()) == 8
     assert len(set(server.completed_hashes())) == 8
@@ -192,7 +192,7 @@ def test_bad_input_costs_nothing(
 ) -> None:
     experiment = tmp_path / "x.yaml"
     experiment.write_text(content)
-    done = workbench("run", str(experiment), *args, cwd=tmp_path)
+    done = workbench("report", str(experiment), *args, cwd=tmp_path)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0]
@@ -214,7 +214,7 @@ def test_a_failing_cell_keeps_the_partial_notebook_and_names_the_cell(
     experiment = tmp_path / "x.yaml"
     experiment.write_text(SERVED.format(name="x", samples=1))
 
-    done = workbench("run", str(experiment), "--out", str(tmp_path / "run"), cwd=tmp_path)
+    done = workbench("report", str(experiment), "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert done.returncode == 2
     line = done.stderr.strip().splitlines()[-1]
     assert "RuntimeError" in line and "this cell is broken on purpose" in line
@@ -226,18 +226,32 @@ def test_a_failing_cell_keeps_the_partial_notebook_and_names_the_cell(
     assert not (tmp_path / "run" / "report.html").exists()
 
 
-def test_no_notebook_runs_directly_and_writes_no_run_folder(
+def test_run_writes_no_run_folder_and_the_old_spellings_still_work(
     tmp_path: Path, server: FakeServer
 ) -> None:
+    """``workbench run`` is the store and a printed table; ``--no-notebook`` is its old
+    spelling, and ``--notebook`` still makes the report, with a note naming ``report``."""
     experiment = tmp_path / "x.yaml"
     experiment.write_text(SERVED.format(name="x", samples=1))
-    done = workbench("run", str(experiment), "--no-notebook", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "4/4 samples finished, 0 failed" in done.stdout
-    assert not (tmp_path / "runs").exists()
+    for old_spelling in ([], ["--no-notebook"]):
+        done = workbench("run", str(experiment), *old_spelling, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "4/4 samples finished, 0 failed" in done.stdout
+        assert f"the HTML report: workbench report {experiment}" in done.stdout
+        assert not (tmp_path / "runs").exists()
+    assert len(server.completed_hashes()) == 4  # the second run sent nothing
     refused = workbench("run", str(experiment), "--no-notebook", "--judge", "openai/x",
                         cwd=tmp_path)
-    assert refused.returncode == 2 and "--no-notebook" in refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1
+    assert f"workbench report {experiment} --judge MODEL" in lines[0]
+
+    done = workbench("run", str(experiment), "--notebook", "--out", str(tmp_path / "old"),
+                     cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "note: `workbench run --notebook` (or --out, --judge) is `workbench report` now" \
+        in done.stderr
+    assert (tmp_path / "old" / "report.html").is_file()
 
 
 def test_remote_resource_check_finds_what_it_should() -> None:
@@ -255,7 +269,7 @@ def test_the_default_store_is_the_working_directory_s_for_the_notebook_too(
     """Without WORKBENCH_STORE, the notebook's kernel and the CLI share ./.workbench/."""
     experiment = tmp_path / "x.yaml"
     experiment.write_text(SERVED.format(name="x", samples=1))
-    done = workbench("run", str(experiment), cwd=tmp_path, unset=("WORKBENCH_STORE",))
+    done = workbench("report", str(experiment), cwd=tmp_path, unset=("WORKBENCH_STORE",))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "4/4 samples finished, 0 failed" in done.stdout
     assert (tmp_path / ".workbench" / "store.sqlite").is_file()

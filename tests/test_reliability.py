@@ -46,12 +46,12 @@ def server_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 def start_run(path: Path, server: FakeServer, log: Path) -> subprocess.Popen[bytes]:
-    """``workbench run PATH --no-notebook`` (the runner itself) in a new process, talking to
+    """``workbench run PATH`` (the runner itself) in a new process, talking to
     ``server``."""
     env = {**os.environ, "OPENAI_BASE_URL": server.url}
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "workbench.cli", "run", str(path), "--no-notebook"],
+            [sys.executable, "-m", "workbench.cli", "run", str(path)],
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )
 

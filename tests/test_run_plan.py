@@ -35,7 +35,7 @@ def test_ten_million_samples_are_planned_in_a_moment_and_refused_without_yes(
     assert "2 condition(s) × 1 model(s) = 20,000,000 samples" in out
     assert "already in the store: not counted (too many); to send: 20,000,000" in out
     assert "a run would ask first: 20,000,000 samples to send is above the 10,000" in out
-    for args in (["run", str(path)], ["run", str(path), "--no-notebook"]):
+    for args in (["run", str(path)], ["report", str(path)]):
         code, _, err = invoke(capsys, *args)  # stdin is not a terminal under pytest
         assert code == 2 and err.count("\n") == 1 and "--yes" in err, err
     assert server.requests == []
@@ -50,9 +50,11 @@ def test_dry_run_counts_what_the_store_holds_and_sends_nothing(
     run(path, progress=False)
     path.write_text(EXPERIMENT.replace("samples: 2", "samples: 5"))
     sent = len(server.requests)
-    code, out, _ = invoke(capsys, "run", str(path), "--dry-run")
-    assert code == 0 and len(server.requests) == sent == 4
-    assert "= 10 samples" in out and "already in the store: 4; to send: 6" in out
+    for command in ("run", "report"):
+        code, out, _ = invoke(capsys, command, str(path), "--dry-run")
+        assert code == 0 and len(server.requests) == sent == 4
+        assert "= 10 samples" in out and "already in the store: 4; to send: 6" in out
+    assert not (tmp_path / "runs").exists()
     found = plan(path)
     assert (found.samples, found.stored, found.to_send) == (10, 4, 6)
     assert found.output_tokens == 6 * 30  # max_tokens each
@@ -73,12 +75,12 @@ def test_the_threshold_counts_dollars_from_the_price_table(
     found = plan(path)
     assert found.samples == 40 and 40 < found.cost < 200
     assert "above the $50.00" in (found.needs_confirmation() or "")
-    code, _, err = invoke(capsys, "run", str(path), "--no-notebook")
+    code, _, err = invoke(capsys, "run", str(path))
     assert code == 2 and "above the $50.00" in err and "--yes" in err
     monkeypatch.setenv("WORKBENCH_CONFIRM_USD", "1000")
     assert plan(path).needs_confirmation() is None
     monkeypatch.setenv("WORKBENCH_CONFIRM_USD", "50")
-    code, out, err = invoke(capsys, "run", str(path), "--no-notebook", "--yes")
+    code, out, err = invoke(capsys, "run", str(path), "--yes")
     assert code == 0, err
     assert len(server.requests) == 40
 
@@ -93,7 +95,7 @@ def test_a_terminal_is_asked_and_no_sends_nothing(tmp_path: Path, server: FakeSe
     def answer(reply: bytes) -> tuple[int, str]:
         leader, follower = pty.openpty()
         process = subprocess.Popen(
-            [sys.executable, "-m", "workbench.cli", "run", str(path), "--no-notebook"],
+            [sys.executable, "-m", "workbench.cli", "run", str(path)],
             stdin=follower, stdout=follower, stderr=follower, env=env, cwd=tmp_path,
         )
         os.close(follower)

@@ -75,7 +75,7 @@ def test_parallel_experiments_with_overlapping_conditions_pay_once(
     with FakeServer("openai", latency=0.3) as server:
         done = subprocess.run(
             [sys.executable, "-m", "workbench.cli", "run", str(first), str(second),
-             "--parallel", "2", "--no-notebook"],
+             "--parallel", "2"],
             env={**os.environ, "OPENAI_BASE_URL": server.url},
             capture_output=True, text=True, timeout=120,
         )
@@ -191,8 +191,8 @@ def test_two_batch_runs_submit_each_request_in_one_batch(
     with FakeServer("anthropic", batch_poll_rounds=10) as server:
         env = {**os.environ, "ANTHROPIC_BASE_URL": server.url}
         runs = [
-            subprocess.Popen([sys.executable, "-m", "workbench.cli", "run", str(path),
-                              "--no-notebook"], env=env, stdout=subprocess.PIPE,
+            subprocess.Popen([sys.executable, "-m", "workbench.cli", "run", str(path)],
+                             env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT)
             for _ in range(2)
         ]

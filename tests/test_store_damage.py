@@ -83,13 +83,13 @@ def test_a_damaged_store_is_one_line_and_nothing_is_sent(
         db.close()
     else:
         damage(isolated_store, (root_page(isolated_store, "responses") - 1) * PAGE, PAGE)
-    for args in (["run", str(filled), "--no-notebook"], ["run", str(filled)],
+    for args in (["run", str(filled)], ["report", str(filled)],
                  ["store", "stats"], ["store", "export", "cli", str(tmp_path / "x.parquet")]):
         code, _, err = invoke(capsys, *args)
         assert_one_line(code, err, f"the store {isolated_store} is damaged", expected,
                         "workbench store check", "workbench store recover")
     assert server.requests == []
-    assert not (tmp_path / "runs").exists()  # notebook mode stopped before the run folder
+    assert not (tmp_path / "runs").exists()  # the report stopped before its run folder
     code, out, err = invoke(capsys, "store", "check")
     assert_one_line(code, err, "is damaged")
     assert f"{isolated_store}: damaged" in out
@@ -158,7 +158,7 @@ def test_a_read_only_store_is_one_line_before_anything_is_sent(
 ) -> None:
     damage(isolated_store, 0, 0)  # checkpoint: every page in the file
     with read_only(isolated_store):
-        for args in (["run", str(filled), "--no-notebook"], ["run", str(filled)]):
+        for args in (["run", str(filled)], ["report", str(filled)]):
             code, _, err = invoke(capsys, *args)
             assert_one_line(code, err, f"the store {isolated_store} cannot be written",
                             "writable")

@@ -30,6 +30,7 @@ def test_parallel_runs_share_the_cores_out(monkeypatch: pytest.MonkeyPatch) -> N
 
     class Finished:
         def __init__(self, command: list[str], env: dict[str, str]) -> None:
+            assert command[3:5] == ["run", str(files[0])]
             seen.append(env)
 
         def wait(self) -> int:
@@ -39,12 +40,12 @@ def test_parallel_runs_share_the_cores_out(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(notebook, "physical_cores", lambda: 8)
     monkeypatch.delenv("WORKBENCH_THREADS", raising=False)
     files = [repo / EXPERIMENT] * 3
-    notebook.run_many(files, parallel=2, notebook=False)
+    notebook.run_many(files, parallel=2, verb="run")
     assert [env["WORKBENCH_THREADS"] for env in seen] == ["4", "4", "4"]
     seen.clear()
-    notebook.run_many(files[:1], parallel=4, notebook=False)  # one run: every core
+    notebook.run_many(files[:1], parallel=4, verb="run")  # one run: every core
     assert seen[0]["WORKBENCH_THREADS"] == "8"
     seen.clear()
     monkeypatch.setenv("WORKBENCH_THREADS", "1")
-    notebook.run_many(files[:2], parallel=2, notebook=False)
+    notebook.run_many(files[:2], parallel=2, verb="run")
     assert [env["WORKBENCH_THREADS"] for env in seen] == ["1", "1"]

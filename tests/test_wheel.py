@@ -133,14 +133,19 @@ def test_a_project_scenarios_folder_adds_to_and_overrides_the_builtin_families(
 
 
 @pytest.mark.slow
-def test_run_a_copied_experiment_through_the_packaged_notebook(venv: Path, empty: Path) -> None:
-    """The embedded model, offline, through the wheel's experiment notebook into a report; the
-    store goes into the working directory's .workbench/."""
+def test_run_and_report_a_copied_experiment(venv: Path, empty: Path) -> None:
+    """The embedded model, offline: `workbench run` into the working directory's
+    .workbench/ store, then `workbench report` from that store through the wheel's experiment
+    notebook into a run folder."""
     (empty / "copied.yaml").write_text(EXPERIMENT)
-    out = workbench(venv, empty, "run", "copied.yaml", "--out", "runs/copied", timeout=300)
+    out = workbench(venv, empty, "run", "copied.yaml", timeout=300)
+    assert "1/1 samples finished, 0 failed" in out
+    assert (empty / ".workbench" / "store.sqlite").is_file() and not (empty / "runs").exists()
+    out = workbench(venv, empty, "report", "copied.yaml", "--out", "runs/copied", timeout=300)
     assert "1/1 samples finished, 0 failed" in out
     assert (empty / "runs" / "copied" / "report.html").stat().st_size > 10_000
-    assert (empty / ".workbench" / "store.sqlite").is_file()
+    manifest = json.loads((empty / "runs" / "copied" / "manifest.json").read_text())
+    assert manifest["counts"]["requests_sent"] == 0  # the report reused what `run` stored
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ does not pay for pandas or the provider SDKs)::
     import workbench
     prompt = workbench.render("blackmail", {"leverage": "none"})
     results = workbench.run("experiments/demo.yaml")          # one row a sample
+    folder = workbench.report("experiments/demo.yaml")        # a run folder with report.html
     labelled = workbench.classify_frame(results, "blackmail")  # a column per label
     workbench.Compare(labelled)                                # in a notebook: the cards
 """
@@ -39,7 +40,8 @@ _EXPORTS = {
     "Verdict": "workbench.classify",
     "classify_frame": "workbench.classify",
     "evaluate": "workbench.classify",
-    "run_notebook": "workbench.notebook",
+    "report": "workbench.notebook",
+    "run_notebook": "workbench.notebook",  # the old name of report
     "plan": "workbench.experiment",
     "Compare": "workbench.widgets",
     "LabelPanel": "workbench.widgets",

@@ -244,12 +244,12 @@ def _print_results(path: str) -> bool:
     return not frame["error"].notna().any()
 
 
-def _run_one(path: str, *, out: str | None, judge: str | None, notebook: bool,
+def _run_one(path: str, *, report: bool, out: str | None = None, judge: str | None = None,
              yes: bool = False) -> None:
-    if notebook:
-        from workbench.notebook import run_notebook
+    if report:
+        from workbench.notebook import report as report_on
 
-        folder = run_notebook(path, out=out, judge=judge, yes=yes)
+        folder = report_on(path, out=out, judge=judge, yes=yes)
         complete = _print_results(path)
         typer.echo(f"run folder: {folder.path}\nreport: {folder.report}")
     else:
@@ -257,51 +257,95 @@ def _run_one(path: str, *, out: str | None, judge: str | None, notebook: bool,
 
         run(path, yes=yes)
         complete = _print_results(path)
+        typer.echo(f"the HTML report: workbench report {path}")
     if not complete:
         raise typer.Exit(1)
 
 
-@app.command("run")
-def run_command(
-    experiments: Annotated[list[str], typer.Argument(help="One or more experiment files (YAML).")],
-    out: Annotated[str | None, typer.Option(
-        "--out", help="The run folder (default runs/<experiment>-<timestamp>).")] = None,
-    judge: Annotated[str | None, typer.Option(
-        "--judge", help="An LLM judge model id, e.g. anthropic/<model>.")] = None,
-    notebook: Annotated[bool, typer.Option(
-        "--notebook/--no-notebook",
-        help="Run through the experiment notebook into a run folder with a report (default), "
-             "or directly: store and printed table only.")] = True,
-    parallel: Annotated[int, typer.Option(
-        "--parallel", min=1, help="With several files: how many run at once.")] = 1,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Print what would be sent and what it would cost, then exit.")] = False,
-    yes: Annotated[bool, typer.Option(
-        "--yes", "-y", help="Go ahead without asking, however large the run.")] = False,
-) -> None:
-    """Run experiments (resuming from the store) into run folders with an HTML report.
-
-    A run above WORKBENCH_CONFIRM_SAMPLES samples (default 10,000) or WORKBENCH_CONFIRM_USD
-    dollars (default 50) asks first, or needs --yes. Exits 1 if some samples failed (a re-run
-    retries them)."""
-    if judge and not notebook:
-        raise WorkbenchError("--judge labels responses in the notebook run; drop --no-notebook")
+def _run_all(experiments: list[str], *, report: bool, parallel: int, dry_run: bool, yes: bool,
+             out: str | None = None, judge: str | None = None) -> None:
+    """What ``run`` and ``report`` share: plan, confirm, then one file here or several in
+    subprocesses."""
     if dry_run:
         _print_plans(experiments)
         return
     yes = _confirm_all(experiments, yes)
     if len(experiments) == 1:
-        _run_one(experiments[0], out=out, judge=judge, notebook=notebook, yes=yes)
+        _run_one(experiments[0], report=report, out=out, judge=judge, yes=yes)
         return
     if out:
         raise WorkbenchError("--out names one run folder; give one experiment file, or drop --out")
     from workbench.notebook import run_many
 
-    statuses = run_many(experiments, parallel=parallel, judge=judge, notebook=notebook, yes=yes)
+    statuses = run_many(experiments, parallel=parallel, judge=judge,
+                        verb="report" if report else "run", yes=yes)
     for path, status in statuses:
         typer.echo(f"{path}: {'ok' if status == 0 else f'exit status {status}'}")
     if any(status for _, status in statuses):
         raise typer.Exit(1)
+
+
+ExperimentsArgument = Annotated[
+    list[str], typer.Argument(help="One or more experiment files (YAML).")]
+ParallelOption = Annotated[int, typer.Option(
+    "--parallel", min=1, help="With several files: how many run at once.")]
+DryRunOption = Annotated[bool, typer.Option(
+    "--dry-run", help="Print what would be sent and what it would cost, then exit.")]
+YesOption = Annotated[bool, typer.Option(
+    "--yes", "-y", help="Go ahead without asking, however large the run.")]
+OutOption = Annotated[str | None, typer.Option(
+    "--out", help="The run folder (default runs/<experiment>-<timestamp>).")]
+JudgeOption = Annotated[str | None, typer.Option(
+    "--judge", help="An LLM judge model id, e.g. anthropic/<model>.")]
+
+
+@app.command("run")
+def run_command(
+    experiments: ExperimentsArgument,
+    parallel: ParallelOption = 1,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    notebook: Annotated[bool | None, typer.Option(
+        "--notebook/--no-notebook", hidden=True,
+        help="The old spelling: --notebook made the report, which is `workbench report` now; "
+             "--no-notebook is the default.")] = None,
+    out: Annotated[str | None, typer.Option("--out", hidden=True)] = None,
+    judge: Annotated[str | None, typer.Option("--judge", hidden=True)] = None,
+) -> None:
+    """Run experiments into the store (resuming from it) and print each one's table.
+
+    `workbench report` runs them the same way and makes a run folder with an HTML report.
+    A run above WORKBENCH_CONFIRM_SAMPLES samples (default 10,000) or WORKBENCH_CONFIRM_USD
+    dollars (default 50) asks first, or needs --yes. Exits 1 if some samples failed (a re-run
+    retries them)."""
+    if notebook is False and (out or judge):
+        raise WorkbenchError(f"{'--out' if out else '--judge'} belongs to the report: "
+                             f"`workbench report {' '.join(experiments)} "
+                             f"{'--out DIR' if out else '--judge MODEL'}`")
+    report = bool(notebook) or (notebook is None and bool(out or judge))
+    if report:  # what `workbench run` did before `workbench report` existed
+        warnings.warn("`workbench run --notebook` (or --out, --judge) is `workbench report` now; "
+                      "making the report", Note, stacklevel=1)
+    _run_all(experiments, report=report, parallel=parallel, dry_run=dry_run, yes=yes, out=out,
+             judge=judge)
+
+
+@app.command("report")
+def report_command(
+    experiments: ExperimentsArgument,
+    out: OutOption = None,
+    judge: JudgeOption = None,
+    parallel: ParallelOption = 1,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+) -> None:
+    """Run experiments like `run`, through the experiment notebook, into run folders with a report.
+
+    A run above WORKBENCH_CONFIRM_SAMPLES samples (default 10,000) or WORKBENCH_CONFIRM_USD
+    dollars (default 50) asks first, or needs --yes. Exits 1 if some samples failed (a re-run
+    retries them)."""
+    _run_all(experiments, report=True, parallel=parallel, dry_run=dry_run, yes=yes, out=out,
+             judge=judge)
 
 
 def _print_plans(paths: list[str]) -> None:
@@ -346,7 +390,7 @@ def demo_command(
     if path is None:
         raise WorkbenchError("experiments/demo.yaml not found in the project or the installed "
                              "package; reinstall workbench")
-    _run_one(str(path), out=out, judge=None, notebook=True)
+    _run_one(str(path), report=True, out=out)
 
 
 @store_app.command("check")

@@ -1,4 +1,4 @@
-"""Run an experiment as a papermill notebook into a folder anyone can open.
+"""Report on an experiment: run it as a papermill notebook into a folder anyone can open.
 
 A run folder holds the executed ``experiment.ipynb``, ``results.parquet``, ``manifest.json``
 (exactly what ran) and ``report.html`` (self-contained: readable offline, no remote script).
@@ -12,12 +12,13 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -68,7 +69,7 @@ def notebook_template() -> Path:
         return found
     raise ExperimentError(
         f"notebooks/{NOTEBOOK_NAME} not found in the project or the installed package; "
-        "reinstall workbench or use `workbench run --no-notebook`"
+        "reinstall workbench, or use `workbench run` (the store and a printed table, no report)"
     )
 
 
@@ -78,7 +79,7 @@ def default_out_dir(experiment: Experiment, now: datetime | None = None) -> Path
     return Path("runs") / f"{experiment.name}-{stamp}"
 
 
-def run_notebook(
+def report(
     experiment_file: str | Path,
     *,
     out: str | Path | None = None,
@@ -86,7 +87,8 @@ def run_notebook(
     progress: bool = True,
     yes: bool = False,
 ) -> RunFolder:
-    """Validate the experiment, execute the notebook with papermill, and export the report.
+    """Run an experiment (resuming from the store) through the experiment notebook, with
+    papermill, into a run folder, and export its HTML report.
 
     Everything that could make a request fail (the file, its variables, model ids, keys,
     the judge, the store) and the confirmation threshold are checked here, before the run
@@ -135,15 +137,23 @@ def run_notebook(
     return folder
 
 
+def run_notebook(experiment_file: str | Path, **options: Any) -> RunFolder:
+    """Deprecated: the old name of :func:`report`."""
+    warnings.warn("workbench.run_notebook is workbench.report now", DeprecationWarning,
+                  stacklevel=2)
+    return report(experiment_file, **options)
+
+
 def run_many(
     experiment_files: Sequence[str | Path],
     *,
     parallel: int,
     judge: str | None = None,
-    notebook: bool = True,
+    verb: Literal["run", "report"] = "report",
     yes: bool = False,
 ) -> list[tuple[Path, int]]:
-    """Run several experiment files, ``parallel`` at a time, each in its own process.
+    """``workbench run`` or ``workbench report`` (``verb``) of several experiment files,
+    ``parallel`` at a time, each in its own process.
 
     Returns each file with its exit status; every run shares the one store.
     """
@@ -159,11 +169,9 @@ def run_many(
     while pending or running:
         while pending and len(running) < max(1, parallel):
             path = Path(pending.pop(0))
-            command = [sys.executable, "-m", "workbench.cli", "run", str(path)]
+            command = [sys.executable, "-m", "workbench.cli", verb, str(path)]
             if judge:
                 command += ["--judge", judge]
-            if not notebook:
-                command.append("--no-notebook")
             if yes:
                 command.append("--yes")
             running.append((path, subprocess.Popen(command, env=env)))

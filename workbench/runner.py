@@ -71,7 +71,7 @@ def progress_bar(**options: Any) -> tqdm:
     """A tqdm.auto bar (a widget in a notebook, text in a terminal).
 
     When ``WORKBENCH_PROGRESS_STDERR=1`` (set by papermill runs) it is a text bar on the
-    process's own stderr, which reaches the terminal of ``workbench run`` instead of the
+    process's own stderr, which reaches the terminal of ``workbench report`` instead of the
     notebook being executed.
     """
     if os.environ.get(PROGRESS_TO_STDERR) == "1":
