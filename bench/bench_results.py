@@ -7,7 +7,8 @@ Registers an experiment of ``--rows`` samples (4 conditions of the blackmail fam
 models) in a temporary store and records a response of about 3 kB for each (the dev split's
 hand-written responses in turn, padded with routine ticket emails). Then a fresh process opens
 its results table (:func:`workbench.table.results_table`) twice and prints the wall time of
-each (and, apart, of importing pandas and pyarrow) and its peak resident memory, so the
+each with its user and kernel CPU time (and, apart, the time of importing pandas and pyarrow)
+and its peak resident memory, so the
 figure is the opening's alone, not the filling's. ``--open STORE NAME`` opens an existing
 store's table again, the same way.
 With ``--older``, the stored actions are first cleared, as a store written before they were
@@ -88,9 +89,14 @@ def open_twice(path: str, name: str) -> None:
 
     store = Store(path)
     for attempt in ("first open", "second open"):
+        before = resource.getrusage(resource.RUSAGE_SELF)
         start = time.perf_counter()
         table = results_table(store, name)
-        print(f"{attempt:<14} {time.perf_counter() - start:6.2f} s   {len(table):,} rows")
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        print(f"{attempt:<14} {wall:6.2f} s   {len(table):,} rows   (CPU: user "
+              f"{after.ru_utime - before.ru_utime:.2f} s, kernel "
+              f"{after.ru_stime - before.ru_stime:.2f} s)")
         del table
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of the opening process {peak:,.0f} MB")

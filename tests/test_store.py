@@ -102,6 +102,22 @@ def test_the_results_table_is_the_same_read_a_page_at_a_time(
         row[5] for page in Store.sample_pages(store, name, size=1000) for row in page]
 
 
+def test_the_results_table_text_is_held_by_the_system_allocator(isolated_store: Path) -> None:
+    """The long text columns live in pyarrow's system memory pool, not its default mimalloc one,
+    whose fresh memory sometimes cost a 100,000-row table over a second (bench/RESULTS.md)."""
+    import pyarrow as pa
+    from injection import store_injection_experiment
+
+    store = Store()
+    name = store_injection_experiment(store)
+    before = pa.system_memory_pool().bytes_allocated()
+    table = results_table(store, name)
+    text_bytes = int(table["text"].str.len().sum())
+    assert text_bytes > 1000
+    assert pa.system_memory_pool().bytes_allocated() - before >= text_bytes
+    del table
+
+
 def _open_at_once(path: str, barrier: multiprocessing.synchronize.Barrier) -> str | None:
     barrier.wait()
     try:

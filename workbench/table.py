@@ -81,10 +81,17 @@ def _page_frame(rows: list[tuple[Any, ...]], grid: list[str], variables: list[st
 def _strings(values: list[bytes | str | None]) -> pd.Series:
     """A column of text from UTF-8 bytes or strings (None for missing), of pandas' string type
     whatever a page holds (a page without errors too), converted in pyarrow at once rather than
-    one Python string at a time."""
+    one Python string at a time.
+
+    Its memory comes from the C library's allocator, not pyarrow's default (mimalloc): on a
+    100,000-row table mimalloc's fresh memory sometimes cost over a second of kernel time
+    (see bench/RESULTS.md)."""
     import pyarrow as pa
 
-    return pa.array(values, pa.large_binary()).cast(pa.large_string()).to_pandas()
+    pool = pa.system_memory_pool()
+    strings = pa.array(values, pa.large_binary(), memory_pool=pool).cast(
+        pa.large_string(), memory_pool=pool)
+    return strings.to_pandas(memory_pool=pool)
 
 
 def export_parquet(store: Store, name: str, path: str | Path) -> Path:
