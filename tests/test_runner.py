@@ -18,7 +18,7 @@ from workbench.experiment import (
 )
 from workbench.models.base import Backend, Completion, Request, Usage
 from workbench.models.registry import _factories, _instances, register_backend
-from workbench.runner import execute_sync, results, run
+from workbench.runner import TASKS_PER_SLOT, _in_turn, execute_sync, results, run
 from workbench.store import Store
 
 SCENARIO = """\
@@ -252,6 +252,61 @@ def test_concurrency_limit_per_provider(tiny: Path, fake: FakeBackend) -> None:
     fake.peak = 0
     run(experiment(samples=20), progress=False)
     assert fake.peak == fake.default_concurrency
+
+
+def test_a_run_keeps_a_few_tasks_per_slot_not_one_a_sample(tiny: Path, fake: FakeBackend) -> None:
+    """80 samples at concurrency 2: at most TASKS_PER_SLOT × 2 of them started at once, all sent
+    once."""
+    seen: list[int] = []
+    answer = FakeBackend.complete
+
+    async def counting(self: FakeBackend, request: Request) -> Completion:
+        seen.append(sum(1 for t in asyncio.all_tasks() if "_run_one" in repr(t.get_coro())))
+        return await answer(self, request)
+
+    fake.delay = 0.001
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FakeBackend, "complete", counting)
+        frame = run(experiment(samples=20, concurrency={"fake": 2}), progress=False)
+    assert len(frame) == 80 and frame["error"].isna().all() and len(set(fake.sent)) == 80
+    assert 2 < max(seen) <= TASKS_PER_SLOT * 2
+
+
+def test_in_turn_stops_starting_after_a_failure_and_raises_it() -> None:
+    started: list[int] = []
+    finished: list[int] = []
+
+    async def one(index: int) -> None:
+        started.append(index)
+        await asyncio.sleep(0.01)
+        if index == 3:
+            raise ValueError("sample 3 failed")
+        finished.append(index)
+
+    with pytest.raises(ValueError, match="sample 3 failed"):
+        asyncio.run(_in_turn((one(i) for i in range(100)), at_once=4))
+    assert len(started) < 12 and set(finished) == set(started) - {3}
+
+
+def test_in_turn_cancelled_cancels_what_it_started() -> None:
+    cancelled: list[int] = []
+
+    async def one(index: int) -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(index)
+            raise
+
+    async def interrupted() -> None:
+        task = asyncio.create_task(_in_turn((one(i) for i in range(100)), at_once=5))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(interrupted())
+    assert sorted(cancelled) == [0, 1, 2, 3, 4]
 
 
 def test_batch_mode_sends_missing_requests_as_one_batch(tiny: Path, fake: FakeBackend) -> None:

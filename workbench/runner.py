@@ -216,6 +216,44 @@ async def _run_one(
         await record.claims.released(key)
 
 
+TASKS_PER_SLOT = 4
+"""Tasks a provider's share of a run keeps started for each request it may have in flight:
+besides those sending, those waiting for a slot or for another run's answer."""
+
+
+async def _in_turn(coroutines: Iterable[Coroutine[Any, Any, None]], at_once: int) -> None:
+    """Await ``coroutines``, each started only while fewer than ``at_once`` started ones are
+    unfinished, so a run of 100,000 samples holds a few thousand tasks, not 100,000. After a
+    failure no more start; those started finish (what they paid for is recorded) and the first
+    failure is raised."""
+    slots = asyncio.Semaphore(at_once)
+    running: set[asyncio.Task[None]] = set()
+    failures: list[BaseException] = []
+
+    def finished(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        slots.release()
+        if not task.cancelled() and (failure := task.exception()) is not None:
+            failures.append(failure)
+
+    pending = iter(coroutines)  # each made only once it has a slot
+    try:
+        while True:
+            await slots.acquire()
+            if failures or (coroutine := next(pending, None)) is None:
+                break
+            task = asyncio.create_task(coroutine)
+            running.add(task)
+            task.add_done_callback(finished)
+        await asyncio.gather(*running, return_exceptions=True)
+    except BaseException:  # cancelled (the run was interrupted): so are its tasks
+        for task in running:
+            task.cancel()
+        raise
+    if failures:
+        raise failures[0]
+
+
 async def _run_claimed_batches(
     backend: Backend, requests: Sequence[Request], record: _Recorder
 ) -> None:
@@ -362,19 +400,21 @@ async def _send(
     meter = _Progress(len(unique), len(answered), progress, on_result)
     claims = _Claims(store, since=started)
     record = _Recorder(claims, meter, prices)
-    limits: dict[str, asyncio.Semaphore] = {}
-    tasks = []
+    by_provider: dict[str, list[Request]] = {}
     by_backend: dict[int, list[Request]] = {}
     in_flight = _in_open_batches(store, missing, backends)
     for request in missing:
         backend = backends[request.model]
         if backend.supports_batch and (batch or request.hash in in_flight):
             by_backend.setdefault(id(backend), []).append(request)
-            continue
-        if backend.provider not in limits:
-            size = (concurrency or {}).get(backend.provider, backend.default_concurrency)
-            limits[backend.provider] = asyncio.Semaphore(size)
-        tasks.append(_run_one(backend, request, limits[backend.provider], record))
+        else:
+            by_provider.setdefault(backend.provider, []).append(request)
+    tasks = []
+    for provider, sent in by_provider.items():
+        size = (concurrency or {}).get(provider, backends[sent[0].model].default_concurrency)
+        limit = asyncio.Semaphore(size)
+        tasks.append(_in_turn((_run_one(backends[r.model], r, limit, record) for r in sent),
+                              at_once=TASKS_PER_SLOT * size))
     for batched in by_backend.values():
         tasks.append(_run_claimed_batches(backends[batched[0].model], batched, record))
     loop = asyncio.get_running_loop()
