@@ -66,3 +66,15 @@ def test_report_is_the_notebook_verb_and_run_notebook_its_old_name(
     with pytest.warns(DeprecationWarning, match="workbench.report"):
         workbench.run_notebook("x.yaml", out="runs/x")
     assert calls == [("x.yaml", {"out": "runs/x"})]
+
+
+def test_the_readme_python_api_section_names_every_public_name() -> None:
+    """The README's *Python API* section names each name of ``workbench.__all__`` as
+    ``workbench.<name>``, and names nothing else that way."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(workbench.__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Python API", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`workbench\.([A-Za-z_]+)", section))
+    assert named == set(workbench.__all__)
