@@ -17,6 +17,7 @@ from workbench.experiment import (
     validate_experiment,
 )
 from workbench.models.base import Backend, Completion, Request, Usage
+from workbench.models.prices import pricer
 from workbench.models.registry import _factories, _instances, register_backend
 from workbench.runner import TASKS_PER_SLOT, _in_turn, execute_sync, results, run
 from workbench.store import Store
@@ -270,6 +271,26 @@ def test_a_run_keeps_a_few_tasks_per_slot_not_one_a_sample(tiny: Path, fake: Fak
         frame = run(experiment(samples=20, concurrency={"fake": 2}), progress=False)
     assert len(frame) == 80 and frame["error"].isna().all() and len(set(fake.sent)) == 80
     assert 2 < max(seen) <= TASKS_PER_SLOT * 2
+
+
+def test_a_run_finds_each_model_s_price_once(tiny: Path, fake: FakeBackend,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pricing is off the hot path: 12 responses of two models, two look-ups in the table; the
+    experiment's own prices still apply."""
+    from workbench import runner
+
+    looked_up: list[str] = []
+
+    def counting(model: str, prices: object = None) -> object:
+        looked_up.append(model)
+        return pricer(model, prices)
+
+    monkeypatch.setattr(runner, "pricer", counting)
+    frame = run(experiment(prices={"fake/a": {"input": 1.0, "output": 2.0}}), progress=False)
+    assert sorted(looked_up) == ["fake/a", "fake/b"]
+    costs = frame.groupby("model")["cost"]
+    assert costs.sum()["fake/a"] == pytest.approx(6 * (100 * 1.0 + 20 * 2.0) / 1e6)
+    assert costs.count()["fake/b"] == 0  # unpriced: no cost, not zero
 
 
 def test_in_turn_stops_starting_after_a_failure_and_raises_it() -> None:

@@ -42,8 +42,9 @@ from workbench.models.base import (
     Completion,
     GenerationParams,
     Request,
+    Usage,
 )
-from workbench.models.prices import cost_of
+from workbench.models.prices import pricer
 from workbench.scenarios import load_family
 from workbench.store import (
     ClaimOwner,
@@ -174,6 +175,13 @@ class _Recorder:
         self.claims = claims
         self.progress = progress
         self.prices = prices
+        self._pricers: dict[str, Callable[[Usage, bool], float | None]] = {}
+
+    def _pricer(self, model: str) -> Callable[[Usage, bool], float | None]:
+        """The model's :func:`~workbench.models.prices.pricer`, found once a run."""
+        if model not in self._pricers:
+            self._pricers[model] = pricer(model, self.prices)
+        return self._pricers[model]
 
     def __call__(
         self, request: Request, outcome: Completion | BaseException, latency_s: float | None
@@ -181,7 +189,7 @@ class _Recorder:
         cost = None
         if isinstance(outcome, Completion):
             try:
-                cost = cost_of(request.model, outcome.usage, outcome.batch, self.prices)
+                cost = self._pricer(request.model)(outcome.usage, outcome.batch)
             except WorkbenchError:
                 cost = None
         stored = self.store.record(request, outcome, cost=cost, latency_s=latency_s,

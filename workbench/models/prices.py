@@ -8,7 +8,7 @@ The user overrides or extends the table with a YAML file of the same shape named
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import lru_cache
@@ -133,7 +133,23 @@ def cost_of(
 ) -> float | None:
     """Dollars for one response, or ``None`` when the model's price is unknown. Local models are
     free."""
+    return pricer(model_id, prices)(usage, batch)
+
+
+def pricer(
+    model_id: str, prices: Mapping[str, Any] | None = None
+) -> Callable[[Usage, bool], float | None]:
+    """:func:`cost_of` for one model, its price found once: what a run calls for each response,
+    so that the table is not merged and searched again every time."""
     if model_id.split("/", 1)[0] in FREE_PROVIDERS:
-        return 0.0
+        return _free
     price = price_table(prices).price_of(model_id)
-    return None if price is None else price.cost(usage, batch)
+    return _unpriced if price is None else price.cost
+
+
+def _free(usage: Usage, batch: bool = False) -> float:
+    return 0.0
+
+
+def _unpriced(usage: Usage, batch: bool = False) -> None:
+    return None
