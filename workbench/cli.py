@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -257,7 +258,7 @@ def _run_one(path: str, *, report: bool, out: str | None = None, judge: str | No
 
         run(path, yes=yes)
         complete = _print_results(path)
-        typer.echo(f"the HTML report: workbench report {path}")
+        typer.echo(f"the HTML report: workbench report {shlex.quote(path)}")
     if not complete:
         raise typer.Exit(1)
 
@@ -320,7 +321,7 @@ def run_command(
     retries them)."""
     if notebook is False and (out or judge):
         raise WorkbenchError(f"{'--out' if out else '--judge'} belongs to the report: "
-                             f"`workbench report {' '.join(experiments)} "
+                             f"`workbench report {shlex.join(experiments)} "
                              f"{'--out DIR' if out else '--judge MODEL'}`")
     report = bool(notebook) or (notebook is None and bool(out or judge))
     if report:  # what `workbench run` did before `workbench report` existed
