@@ -393,3 +393,40 @@ def test_prices_overridden_by_dict_and_file(
     monkeypatch.setenv("WORKBENCH_PRICES", str(tmp_path / "absent.yaml"))
     with pytest.raises(ModelError, match="does not exist"):
         cost_of("openai/gpt-4.1", usage)
+
+
+def test_request_hashes_are_the_ones_stores_hold() -> None:
+    """A request's hash keys every stored response: these two were computed before
+    Request.samples existed, and must never change."""
+    wren = Request("openai/m", "You are Wren.", (("user", 'Inbox: "hi" \\ é'),),
+                   GenerationParams(0.5, 100, None), 3, 7)
+    assert wren.hash == "0da84d4ed8ae4cc2552a505853f35b3ea2dfec0592ec08cbd2ce53811990e2c2"
+    thinking = Request("anthropic/claude-x", "s", (("user", "u"),),
+                       GenerationParams(1.0, 2000, 4000), 0, 123456789)
+    assert thinking.hash == "906e4b2413b2b44183ce5cdfe3384e11e5b2dca2c804ce6832d55d94e81bacb5"
+    (again,) = Request.samples("openai/m", "You are Wren.", (("user", 'Inbox: "hi" \\ é'),),
+                               GenerationParams(0.5, 100, None), [(3, 7)])
+    assert again.hash == wren.hash
+
+
+@pytest.mark.parametrize("text", [
+    "plain", 'quotes " and \\" and \\\\', '"sample_index":0,"seed":0,', "é ✓ \u2028 \x00 \t\n",
+    '{"system":"x"}', "",
+])
+def test_request_samples_hash_as_each_request_alone(text: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hashed together from their shared JSON, or each on its own when the shape is not the
+    one expected: the hashes are always those of ``sha256_of(request.as_dict())``."""
+    from workbench.hashing import sha256_of
+    from workbench.models import base
+
+    seeds = [(0, 0), (1, 2_147_483_647), (12, 5), (100_000, 3)]
+    real = base._NUMBERS
+    for params in (GenerationParams(), GenerationParams(0.7, 64, 2000)):
+        for marker in (real, '"seed":0,', "absent"):  # as found, misplaced, missing
+            monkeypatch.setattr(base, "_NUMBERS", marker)
+            requests = Request.samples("openai/m", text, (("user", text + "!"),), params, seeds)
+            together = all("hash" in r.__dict__ for r in requests)  # set by samples(), not yet
+            assert together == (marker == real)  # computed one by one
+            assert [(r.sample_index, r.seed) for r in requests] == seeds
+            assert [r.hash for r in requests] == [sha256_of(r.as_dict()) for r in requests]

@@ -340,13 +340,10 @@ def samples_of(
     prompt: Prompt, model: str, n: int, params: GenerationParams, seed: int = 0
 ) -> list[Sample]:
     """``n`` samples of one rendered condition from one model, each with its derived seed."""
-    return [
-        Sample(prompt.condition_id, prompt.values, model, index,
-               Request(model, prompt.system, (("user", prompt.user),), params, index,
-                       sample_seed(seed, index)),
-               prompt.hash)
-        for index in range(n)
-    ]
+    requests = Request.samples(model, prompt.system, (("user", prompt.user),), params,
+                               [(index, sample_seed(seed, index)) for index in range(n)])
+    return [Sample(prompt.condition_id, prompt.values, model, request.sample_index, request,
+                   prompt.hash) for request in requests]
 
 
 # --- planning: what a run would send and cost, before expanding it ----------------------------

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar
 
-from workbench.hashing import sha256_of
+from workbench.hashing import canonical_json, sha256_of
 from workbench.models.prices import price_table
 
 
@@ -22,6 +23,11 @@ class GenerationParams:
     temperature: float = 1.0
     max_tokens: int = 1024
     thinking_budget: int | None = None
+
+
+_NUMBERS = '"sample_index":0,"seed":0,'
+"""The two numbers of a request's canonical JSON, set to zero, as :meth:`Request.samples`
+finds them."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,36 @@ class Request:
         """SHA-256 of the canonical JSON of :meth:`as_dict`, computed once: a prompt is long and
         a run asks for each request's hash several times."""
         return sha256_of(self.as_dict())
+
+    @classmethod
+    def samples(
+        cls, model: str, system: str, messages: tuple[tuple[str, str], ...],
+        params: GenerationParams, seeds: Sequence[tuple[int, int]],
+    ) -> list[Request]:
+        """One request per (sample index, seed) of ``seeds``, otherwise alike, with their
+        :attr:`hash` computed together: the canonical JSON they share (everything but the two
+        numbers) is encoded and fed to SHA-256 once, so each hash costs a few microseconds
+        instead of about forty. The hashes are the same as one request's alone."""
+        requests = [cls(model, system, messages, params, index, seed) for index, seed in seeds]
+        if not requests:
+            return requests
+        text = canonical_json(replace(requests[0], sample_index=0, seed=0).as_dict())
+        # Keys are sorted, so the two numbers sit between "params" and "system"; a key's quotes
+        # are escaped inside any string, so this marker occurs once, as the keys.
+        at = text.find(_NUMBERS)
+        if at < 0:  # a shape this does not know: each is hashed on its own
+            return requests
+        shared = hashlib.sha256(text[:at].encode())
+        rest = text[at + len(_NUMBERS):].encode()
+        for request in requests:
+            digest = shared.copy()
+            digest.update(f'"sample_index":{request.sample_index},"seed":{request.seed},'.encode())
+            digest.update(rest)
+            request.__dict__["hash"] = digest.hexdigest()  # the cached_property's own slot
+        if requests[0].hash != sha256_of(requests[0].as_dict()):
+            for request in requests:  # as above
+                del request.__dict__["hash"]
+        return requests
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Request:
