@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.errors import StoreError
 from workbench.hashing import canonical_json, sha256_of
-from workbench.models.base import Completion, Request
+from workbench.models.base import Completion, GenerationParams, Request
 from workbench.project import project_root
 
 if TYPE_CHECKING:
@@ -513,7 +513,10 @@ class Store:
     def _insert_requests(db: sqlite3.Connection, requests: Iterable[Request]) -> None:
         now = time.time()
         written: set[str] = set()
+        params_json: dict[GenerationParams, str] = {}  # one an experiment, as a rule
         for request in requests:
+            if request.params not in params_json:
+                params_json[request.params] = canonical_json(asdict(request.params))
             prompt_hash, messages = _prompt_row(request.system, request.messages)
             if prompt_hash not in written:
                 db.execute(
@@ -528,7 +531,7 @@ class Store:
                     request.hash,
                     request.model,
                     prompt_hash,
-                    canonical_json(asdict(request.params)),
+                    params_json[request.params],
                     request.sample_index,
                     request.seed,
                     now,
@@ -828,18 +831,20 @@ class Store:
             )
             db.execute("DELETE FROM experiment_samples WHERE experiment = ?", (name,))
             self._insert_requests(db, (s.request for s in samples))
+            values_json: dict[str, str] = {}  # one a condition
             db.executemany(
                 "INSERT OR IGNORE INTO experiment_samples (experiment, position, request_hash,"
                 ' condition_id, model, sample_index, seed, prompt_hash, "values")'
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
+                (
                     (
                         name, position, s.request.hash, s.condition_id, s.request.model,
                         s.request.sample_index, s.request.seed, s.prompt_hash,
-                        canonical_json(s.values),
+                        values_json.get(s.condition_id)
+                        or values_json.setdefault(s.condition_id, canonical_json(s.values)),
                     )
                     for position, s in enumerate(samples)
-                ],
+                ),
             )
 
     def experiments(self) -> list[str]:
