@@ -831,7 +831,9 @@ class Store:
             )
             db.execute("DELETE FROM experiment_samples WHERE experiment = ?", (name,))
             self._insert_requests(db, (s.request for s in samples))
-            values_json: dict[str, str] = {}  # one a condition
+            conditions = {s.condition_id: s.values for s in samples}
+            values_json = {condition: canonical_json(values)
+                           for condition, values in conditions.items()}  # once a condition
             db.executemany(
                 "INSERT OR IGNORE INTO experiment_samples (experiment, position, request_hash,"
                 ' condition_id, model, sample_index, seed, prompt_hash, "values")'
@@ -840,8 +842,7 @@ class Store:
                     (
                         name, position, s.request.hash, s.condition_id, s.request.model,
                         s.request.sample_index, s.request.seed, s.prompt_hash,
-                        values_json.get(s.condition_id)
-                        or values_json.setdefault(s.condition_id, canonical_json(s.values)),
+                        values_json[s.condition_id],
                     )
                     for position, s in enumerate(samples)
                 ),
