@@ -210,6 +210,17 @@ HAND_VALUES = ("yes", "no", "unsure")
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What one request came back with, to be written: a completion, or the error it failed
+    with (after the SDK's retries), with its cost and how long it took."""
+
+    request: Request
+    result: Completion | BaseException | str
+    cost: float | None = None
+    latency_s: float | None = None
+
+
+@dataclass(frozen=True)
 class StoredResponse:
     """The outcome of one request as the store holds it."""
 
@@ -353,6 +364,20 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
     """``items`` in lists of at most ``size`` (SQLite bounds the parameters of a statement)."""
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
+
+
+def _upsert_row(outcome: Outcome, now: float) -> tuple[Any, ...]:
+    """The parameters of ``_UPSERT`` for ``outcome``: request hash, the columns from text to
+    error, the time, the actions' JSON."""
+    result = outcome.result
+    if isinstance(result, Completion):
+        usage = result.usage
+        return (outcome.request.hash, result.text, result.reasoning, usage.input_tokens,
+                usage.output_tokens, usage.cache_creation_tokens, usage.cache_read_tokens,
+                outcome.cost, outcome.latency_s, result.stop_reason, result.batch, None, now,
+                actions_json(result.text))
+    return (outcome.request.hash, None, None, 0, 0, 0, 0, None, outcome.latency_s, None, False,
+            _one_line(result), now, None)
 
 
 def _one_line(error: BaseException | str) -> str:
@@ -562,42 +587,40 @@ class Store:
         latency_s: float | None = None,
         owner: ClaimOwner | None = None,
     ) -> StoredResponse:
-        """Write the outcome of ``request`` in its own transaction, and return it as stored.
+        """Write the outcome of ``request`` in its own transaction, and return it as stored
+        (:meth:`record_all` of one)."""
+        return self.record_all([Outcome(request, outcome, cost, latency_s)], owner=owner)[0]
+
+    def record_all(
+        self, outcomes: Sequence[Outcome], *, owner: ClaimOwner | None = None
+    ) -> list[StoredResponse]:
+        """Write ``outcomes`` in one transaction, and return them as stored, in order.
 
         A finished response is never overwritten; a failure is replaced by a later outcome.
-        ``owner``'s claim on the request, if any, is released in the same transaction.
+        ``owner``'s claims on the requests, if any, are released in the same transaction.
         """
         now = time.time()
-        key = request.hash
-        actions = None
-        if isinstance(outcome, Completion):
-            actions = actions_json(outcome.text)
-            usage = outcome.usage
-            row = (
-                outcome.text, outcome.reasoning, usage.input_tokens, usage.output_tokens,
-                usage.cache_creation_tokens, usage.cache_read_tokens, cost, latency_s,
-                outcome.stop_reason, outcome.batch, None,
-            )
-        else:
-            row = (None, None, 0, 0, 0, 0, None, latency_s, None, False, _one_line(outcome))
+        rows = [_upsert_row(o, now) for o in outcomes]  # actions parsed before the lock
+        attempts: list[int | None] = []
         with self.transaction() as db:
-            try:
-                written = db.execute(_UPSERT, (key, *row, now, actions)).fetchall()
-            except sqlite3.IntegrityError:  # the request was never registered
-                self._insert_requests(db, [request])
-                written = db.execute(_UPSERT, (key, *row, now, actions)).fetchall()
+            for outcome, row in zip(outcomes, rows, strict=True):
+                try:
+                    written = db.execute(_UPSERT, row).fetchall()
+                except sqlite3.IntegrityError:  # the request was never registered
+                    self._insert_requests(db, [outcome.request])
+                    written = db.execute(_UPSERT, row).fetchall()
+                attempts.append(written[0][0] if written else None)
             if owner is not None:
-                db.execute("DELETE FROM claims WHERE request_hash = ? AND owner = ?",
-                           (key, owner.id))
-        if not written:  # already finished (by another run): keep what is there
-            stored = self._query(
-                f"SELECT {_RESPONSE_COLUMNS} FROM responses r JOIN requests q"
-                " ON q.hash = r.request_hash WHERE r.request_hash = ?",
-                (key,),
-            )
-            return _stored(stored[0])
-        return StoredResponse(key, request.model, *row[:-1], error=row[-1],
-                              attempts=written[0][0], created=now)
+                db.executemany("DELETE FROM claims WHERE request_hash = ? AND owner = ?",
+                               [(row[0], owner.id) for row in rows])
+        # those already finished (by another run) keep what is there
+        kept = self.responses([row[0] for row, tries in zip(rows, attempts) if tries is None])
+        return [
+            kept[row[0]] if tries is None else StoredResponse(
+                row[0], outcome.request.model, *row[1:11], error=row[11], attempts=tries,
+                created=now)
+            for outcome, row, tries in zip(outcomes, rows, attempts, strict=True)
+        ]
 
     # -- claims: one run sends a request, the others wait for its answer -- #
 
