@@ -614,7 +614,8 @@ class Store:
                 db.executemany("DELETE FROM claims WHERE request_hash = ? AND owner = ?",
                                [(row[0], owner.id) for row in rows])
         # those already finished (by another run) keep what is there
-        kept = self.responses([row[0] for row, tries in zip(rows, attempts) if tries is None])
+        kept = self.responses(
+            [row[0] for row, tries in zip(rows, attempts, strict=True) if tries is None])
         return [
             kept[row[0]] if tries is None else StoredResponse(
                 row[0], outcome.request.model, *row[1:11], error=row[11], attempts=tries,
