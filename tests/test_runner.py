@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from workbench.errors import ExperimentError, ModelError
+from workbench.errors import ExperimentError, ModelError, StoreError
 from workbench.experiment import (
     Experiment,
     expand,
@@ -19,8 +21,8 @@ from workbench.experiment import (
 from workbench.models.base import Backend, Completion, Request, Usage
 from workbench.models.prices import pricer
 from workbench.models.registry import _factories, _instances, register_backend
-from workbench.runner import TASKS_PER_SLOT, _in_turn, execute_sync, results, run
-from workbench.store import Store
+from workbench.runner import TASKS_PER_SLOT, _in_turn, execute, execute_sync, results, run
+from workbench.store import Outcome, Store, StoredResponse
 
 SCENARIO = """\
 title: Tiny
@@ -386,3 +388,93 @@ def test_execute_reports_each_outcome_as_it_is_stored(tiny: Path, fake: FakeBack
     assert sorted(r.request_hash for r in seen) == sorted(s.request.hash for s in samples)
     assert [r.ok for r in seen].count(False) == 1
     assert {r.request_hash: r.text for r in seen} == {r.request_hash: r.text for r in stored}
+
+
+def test_a_run_writes_its_outcomes_off_the_loop_many_a_transaction(
+    tiny: Path, fake: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's writes happen on the writer's thread; what arrives while one transaction is
+    being written goes into the next (the first write is slowed so that some do)."""
+    writes: list[tuple[str, int]] = []
+    record_all = Store.record_all
+
+    def slow_first(self: Store, outcomes: Sequence[Outcome], **options: object) -> list:
+        writes.append((threading.current_thread().name, len(outcomes)))
+        if len(writes) == 1:
+            time.sleep(0.1)
+        return record_all(self, outcomes, **options)
+
+    monkeypatch.setattr(Store, "record_all", slow_first)
+    frame = run(experiment(samples=10), progress=False)
+    assert len(frame) == 40 and frame["error"].isna().all()
+    assert {thread for thread, _ in writes} == {"workbench-store-writer"}
+    assert sum(size for _, size in writes) == 40
+    assert max(size for _, size in writes) > 1 and len(writes) < 40
+
+
+def test_a_failed_store_write_stops_the_run_and_is_raised(
+    tiny: Path, fake: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails (a full disk) stops the run: no new request starts, the error is
+    raised, and what the other writes held stays stored."""
+    writes: list[int] = []
+    record_all = Store.record_all
+
+    def failing_second(self: Store, outcomes: Sequence[Outcome], **options: object) -> list:
+        writes.append(len(outcomes))
+        if len(writes) == 2:
+            raise StoreError("the disk is full")
+        return record_all(self, outcomes, **options)
+
+    monkeypatch.setattr(Store, "record_all", failing_second)
+    fake.delay = 0.01
+    with pytest.raises(StoreError, match="the disk is full"):
+        run(experiment(samples=20, concurrency={"fake": 2}), progress=False)
+    stored = Store().stats()["responses"]
+    assert len(fake.sent) < 80 and 0 < stored == len(fake.sent) - writes[1]
+
+
+def test_an_outcome_is_stored_before_it_is_shown(tiny: Path, fake: FakeBackend) -> None:
+    requests = [s.request for s in expand(experiment(samples=3))]
+    in_store: list[bool] = []
+
+    def shown(stored: StoredResponse) -> None:
+        with Store() as reader:  # another connection: sees only what is committed
+            in_store.append(stored.request_hash in reader.responses([stored.request_hash]))
+
+    execute_sync(requests, progress=False, on_result=shown)
+    assert in_store == [True] * 12
+
+
+def test_a_run_claims_a_chunk_at_a_time_and_counts_only_what_it_sent(
+    tiny: Path, fake: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claims are taken a chunk of ``concurrency`` requests a transaction. Claiming counts a
+    request as sent; a run stopped before sending some of what it claimed takes that back."""
+    claimed: list[int] = []
+    claim = Store.claim
+
+    def counting(self: Store, requests: Sequence[Request], *args: object,
+                 **options: object) -> dict:
+        claimed.append(len(requests))
+        return claim(self, requests, *args, **options)
+
+    monkeypatch.setattr(Store, "claim", counting)
+    run(experiment(samples=10, concurrency={"fake": 4}), progress=False)
+    assert claimed == [4] * 10
+    fake.delay = 0.05
+    requests = [s.request for s in expand(experiment(samples=20, seed=9))]
+
+    async def interrupted() -> None:
+        task = asyncio.create_task(execute(requests, progress=False, concurrency={"fake": 4}))
+        await asyncio.sleep(0.12)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(interrupted())
+    sent = len(fake.sent) - 40
+    assert 0 < sent < 80 and max(claimed[10:]) == 4
+    with Store() as store:
+        assert store.stats()["requests_sent"] == 40 + sent
+        assert store._query("SELECT COUNT(*) FROM claims") == [(0,)]

@@ -1,20 +1,23 @@
 """Run requests concurrently through the store, and resume: the runner.
 
-:func:`execute` sends every request the store has not answered yet (claimed first, so runs
-sharing a store pay once), at most ``concurrency`` at a time per provider, and writes each
-outcome the moment it arrives; :func:`run` expands an experiment (:mod:`workbench.experiment`),
-executes it and returns a DataFrame.
+:func:`execute` sends every request the store has not answered yet (claimed first, a chunk
+at a time, so runs sharing a store pay once), at most ``concurrency`` at a time per provider,
+and has each outcome written as it arrives, by a thread of its own (:class:`_Writer`);
+:func:`run` expands an experiment (:mod:`workbench.experiment`), executes it and returns a
+DataFrame.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -49,6 +52,7 @@ from workbench.scenarios import load_family
 from workbench.store import (
     ClaimOwner,
     ClaimStatus,
+    Outcome,
     Store,
     StoredResponse,
     claim_lease_s,
@@ -122,7 +126,10 @@ class _Claims:
     """This run's claims in the store: a request is claimed before it is sent, so another run
     (another process, kernel or experiment) that wants it waits for this answer instead of
     paying again. A thread renews the claims' lease while the run works; each claim is
-    released when its outcome is recorded, and all of them when the run ends."""
+    released when its outcome is recorded, and all of them when the run ends.
+
+    Claiming counts a request as sent; :attr:`unsent` holds those claimed to be sent that
+    have not been handed to a backend yet, whose count is taken back when the run ends."""
 
     POLL_S = 0.2
 
@@ -130,6 +137,7 @@ class _Claims:
         self.store = store
         self.since = since
         self.owner = ClaimOwner.new()
+        self.unsent: set[str] = set()
         self._waiting: dict[str, asyncio.Future[None]] = {}
         self._poller: asyncio.Task[None] | None = None
         self._stop = threading.Event()
@@ -141,7 +149,10 @@ class _Claims:
             self.store.renew_claims(self.owner)
 
     def take(self, requests: Sequence[Request], *, sending: bool = True) -> dict[str, ClaimStatus]:
-        return self.store.claim(requests, self.owner, since=self.since, sending=sending)
+        found = self.store.claim(requests, self.owner, since=self.since, sending=sending)
+        if sending:
+            self.unsent.update(key for key, status in found.items() if status is ClaimStatus.MINE)
+        return found
 
     async def released(self, key: str) -> None:
         """Wait until no other run holds a live claim on ``key``."""
@@ -163,12 +174,82 @@ class _Claims:
         self._stop.set()
         if self._poller is not None:
             self._poller.cancel()
-        self.store.release_claims(self.owner)
+        self.store.release_claims(self.owner, self.unsent)
+
+
+class _Writer:
+    """Writes a run's outcomes to the store from a thread of its own, off the event loop: what
+    arrived while the last transaction was being written goes in the next one, so a busy run
+    writes many outcomes a transaction and an idle one each at once. Each outcome stored is
+    then shown (``show``) on the loop's thread, in order. A write that fails is raised by the
+    next :meth:`put` (so the run stops starting requests) and when the run ends."""
+
+    def __init__(self, store: Store, owner: ClaimOwner,
+                 show: Callable[[StoredResponse], None]) -> None:
+        self.store = store
+        self.owner = owner
+        self.show = show
+        self.failure: BaseException | None = None
+        self._loop = asyncio.get_running_loop()
+        self._queue: queue.SimpleQueue[Outcome | asyncio.Future[None] | None] = (
+            queue.SimpleQueue())
+        self._stored: deque[StoredResponse | asyncio.Future[None]] = deque()
+        self._thread = threading.Thread(target=self._write, name="workbench-store-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def put(self, outcome: Outcome) -> None:
+        """Hand ``outcome`` to the writer; raises the first failed write, if any."""
+        self._queue.put(outcome)
+        if self.failure is not None:
+            raise self.failure
+
+    async def written(self) -> None:
+        """Wait until everything put so far is in the store (and shown)."""
+        done = self._loop.create_future()
+        self._queue.put(done)
+        await done
+        if self.failure is not None:
+            raise self.failure
+
+    def close(self) -> None:
+        """Write what is still queued, show it, and end the thread (it is never left behind)."""
+        self._queue.put(None)
+        self._thread.join()
+        self._show_stored()
+
+    def _write(self) -> None:
+        ending = False
+        while not ending:
+            items = [self._queue.get()]
+            while not self._queue.empty():
+                items.append(self._queue.get())
+            ending = any(item is None for item in items)
+            outcomes = [item for item in items if isinstance(item, Outcome)]
+            try:
+                if outcomes:
+                    self._stored.extend(self.store.record_all(outcomes, owner=self.owner))
+            except Exception as exc:  # the store failed: the run stops and says why
+                self.failure = self.failure or exc
+            self._stored.extend(item for item in items if isinstance(item, asyncio.Future))
+            if not ending:
+                self._loop.call_soon_threadsafe(self._show_stored)
+
+    def _show_stored(self) -> None:
+        while self._stored:
+            item = self._stored.popleft()
+            if not isinstance(item, asyncio.Future):
+                try:
+                    self.show(item)
+                except Exception as exc:  # a caller's on_result failed: the run stops with it
+                    self.failure = self.failure or exc
+            elif not item.done():  # not cancelled
+                item.set_result(None)
 
 
 class _Recorder:
-    """Writes each outcome to the store the moment it arrives, with its cost, releasing its
-    claim; counts the answers another run wrote."""
+    """Hands each outcome to the run's :class:`_Writer` the moment it arrives, with its cost
+    (the writer releases its claim); counts the answers another run wrote."""
 
     def __init__(self, claims: _Claims, progress: _Progress, prices: Mapping[str, Any] | None):
         self.store = claims.store
@@ -176,6 +257,7 @@ class _Recorder:
         self.progress = progress
         self.prices = prices
         self._pricers: dict[str, Callable[[Usage, bool], float | None]] = {}
+        self.writer = _Writer(self.store, claims.owner, progress.advance)
 
     def _pricer(self, model: str) -> Callable[[Usage, bool], float | None]:
         """The model's :func:`~workbench.models.prices.pricer`, found once a run."""
@@ -192,36 +274,42 @@ class _Recorder:
                 cost = self._pricer(request.model)(outcome.usage, outcome.batch)
             except WorkbenchError:
                 cost = None
-        stored = self.store.record(request, outcome, cost=cost, latency_s=latency_s,
-                                   owner=self.claims.owner)
-        self.progress.advance(stored)
+        self.writer.put(Outcome(request, outcome, cost, latency_s))
 
     def answered_elsewhere(self, keys: Iterable[str]) -> None:
         for stored in self.store.responses(list(keys)).values():
             self.progress.advance(stored)
 
 
-async def _run_one(
-    backend: Backend, request: Request, limit: asyncio.Semaphore, record: _Recorder
-) -> None:
-    """Claim ``request`` and send it; while another run holds it, wait for that run's answer
-    (and send it after all if that run ends without one)."""
+def _claimed(requests: Sequence[Request], claims: _Claims,
+             chunk: int) -> Iterator[tuple[Request, ClaimStatus]]:
+    """``requests`` with what claiming each found, claimed ``chunk`` at a time (one
+    transaction each) as the run reaches them."""
+    for start in range(0, len(requests), chunk):
+        part = requests[start:start + chunk]
+        found = claims.take(part)
+        yield from ((request, found[request.hash]) for request in part)
+
+
+async def _run_one(backend: Backend, request: Request, status: ClaimStatus,
+                   limit: asyncio.Semaphore, record: _Recorder) -> None:
+    """Send ``request`` if this run claimed it (``status``); while another run holds it, wait
+    for that run's answer (and claim and send it after all if that run ends without one)."""
     key = request.hash
-    while True:
-        async with limit:
-            status = record.claims.take([request])[key]
-            if status is ClaimStatus.MINE:
-                start = time.perf_counter()
-                try:
-                    outcome: Completion | BaseException = await backend.complete(request)
-                except Exception as exc:  # the SDK has retried already; record and go on
-                    outcome = exc
-                record(request, outcome, time.perf_counter() - start)
-                return
-        if status is ClaimStatus.DONE:
-            record.answered_elsewhere([key])
-            return
+    while status is ClaimStatus.TAKEN:
         await record.claims.released(key)
+        status = record.claims.take([request])[key]
+    if status is ClaimStatus.DONE:
+        record.answered_elsewhere([key])
+        return
+    async with limit:
+        record.claims.unsent.discard(key)
+        start = time.perf_counter()
+        try:
+            outcome: Completion | BaseException = await backend.complete(request)
+        except Exception as exc:  # the SDK has retried already; record and go on
+            outcome = exc
+        record(request, outcome, time.perf_counter() - start)
 
 
 TASKS_PER_SLOT = 4
@@ -248,7 +336,14 @@ async def _in_turn(coroutines: Iterable[Coroutine[Any, Any, None]], at_once: int
     try:
         while True:
             await slots.acquire()
-            if failures or (coroutine := next(pending, None)) is None:
+            if failures:
+                break
+            try:
+                coroutine = next(pending, None)
+            except Exception as exc:  # making it failed (claiming it): as if it had
+                failures.append(exc)
+                break
+            if coroutine is None:
                 break
             task = asyncio.create_task(coroutine)
             running.add(task)
@@ -303,6 +398,7 @@ async def _run_batch(backend: Backend, requests: Sequence[Request], record: _Rec
             *(backend.collect_batch(batch_id, covered, on_result)
               for batch_id, covered in batches.items())
         )
+        await record.writer.written()  # a batch is collected once its results are stored
         for batch_id, done in zip(batches, ended, strict=True):
             if done:
                 store.finish_batch(backend.provider, batch_id)
@@ -366,7 +462,8 @@ async def execute(
     """Send every request the store has not answered, and return all of them as stored.
 
     At most ``concurrency[provider]`` requests (else the backend's default) are in flight per
-    provider. Each outcome is written the moment it arrives; a request that still fails after
+    provider. Each outcome is written as it arrives (by the run's writer thread, before
+    ``on_result`` sees it); a request that still fails after
     the SDK's retries is recorded with its error (a later call retries it). With ``batch``,
     the missing requests of a batch-capable backend go through its batch API; without it,
     requests that a killed run left in a provider's batch are still collected from that batch
@@ -405,9 +502,6 @@ async def _send(
     if missing:
         store.check_ready()
     backends = {model: get_backend(model) for model in models}
-    meter = _Progress(len(unique), len(answered), progress, on_result)
-    claims = _Claims(store, since=started)
-    record = _Recorder(claims, meter, prices)
     by_provider: dict[str, list[Request]] = {}
     by_backend: dict[int, list[Request]] = {}
     in_flight = _in_open_batches(store, missing, backends)
@@ -417,12 +511,16 @@ async def _send(
             by_backend.setdefault(id(backend), []).append(request)
         else:
             by_provider.setdefault(backend.provider, []).append(request)
+    meter = _Progress(len(unique), len(answered), progress, on_result)
+    claims = _Claims(store, since=started)  # its thread and the writer's end in `finally`
+    record = _Recorder(claims, meter, prices)
     tasks = []
     for provider, sent in by_provider.items():
         size = (concurrency or {}).get(provider, backends[sent[0].model].default_concurrency)
         limit = asyncio.Semaphore(size)
-        tasks.append(_in_turn((_run_one(backends[r.model], r, limit, record) for r in sent),
-                              at_once=TASKS_PER_SLOT * size))
+        claimed = _claimed(sent, claims, chunk=size)
+        tasks.append(_in_turn((_run_one(backends[r.model], r, status, limit, record)
+                               for r, status in claimed), at_once=TASKS_PER_SLOT * size))
     for batched in by_backend.values():
         tasks.append(_run_claimed_batches(backends[batched[0].model], batched, record))
     loop = asyncio.get_running_loop()
@@ -430,11 +528,14 @@ async def _send(
     try:
         await asyncio.gather(*tasks)
     finally:
+        record.writer.close()  # what was answered is stored, whatever ended the run
         claims.close()
         meter.close()
         _runs_in_loop[loop] -= 1
         if not _runs_in_loop[loop]:
             await close_backends()
+    if record.writer.failure is not None:
+        raise record.writer.failure
     return unique
 
 
