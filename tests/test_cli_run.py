@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 from servers import FakeServer
 
+from workbench import runner
 from workbench.cli import main
 from workbench.experiment import expand, load_experiment
+from workbench.table import results_table as table
 
 EXPERIMENT = """\
 name: cli
@@ -41,8 +43,12 @@ def test_run_prints_a_table_and_store_commands_work(
 ) -> None:
     path = tmp_path / "cli.yaml"
     path.write_text(EXPERIMENT)
-    code, out, err = invoke(capsys, "run", str(path))
+    read: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:  # the table is read from the store once
+        patch.setattr(runner, "results_table", lambda *a, **k: read.append(a[1]) or table(*a, **k))
+        code, out, err = invoke(capsys, "run", str(path))
     assert code == 0, err
+    assert read == ["cli"]
     lines = out.splitlines()
     assert lines[0].split() == ["leverage", "model", "samples", "finished", "failed"]
     assert lines[1].split() == ["affair", "openai/fake-model", "2", "2", "0"]

@@ -234,13 +234,15 @@ def _print_run_table(frame: Any, variables: list[str]) -> None:
 MOST_COMMON_ERRORS = 3
 
 
-def _print_results(path: str) -> bool:
-    """Print an experiment's table from the store; True if every sample finished."""
+def _print_results(path: str, frame: Any = None) -> bool:
+    """Print an experiment's table (``frame``, else read from the store); True if every
+    sample finished."""
     from workbench.experiment import load_experiment
     from workbench.runner import results
 
     experiment = load_experiment(path, check=False)
-    frame = results(experiment)
+    if frame is None:
+        frame = results(experiment)
     _print_run_table(frame, [*experiment.grid])
     return not frame["error"].notna().any()
 
@@ -256,8 +258,7 @@ def _run_one(path: str, *, report: bool, out: str | None = None, judge: str | No
     else:
         from workbench.runner import run
 
-        run(path, yes=yes)
-        complete = _print_results(path)
+        complete = _print_results(path, run(path, yes=yes))
         typer.echo(f"the HTML report: workbench report {shlex.quote(path)}")
     if not complete:
         raise typer.Exit(1)
