@@ -8,13 +8,17 @@ import shlex
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import click
 import typer
 
 from workbench import scenarios
 from workbench.errors import Note, WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.experiment import Experiment
+    from workbench.store import Store
 
 app = typer.Typer(
     help="Agentic-misalignment experiments: scenarios, models, runs and reports.",
@@ -210,55 +214,54 @@ def sample_command(
         typer.echo("")
 
 
-def _print_run_table(frame: Any, variables: list[str]) -> None:
-    """Conditions × model: samples, finished and failed counts; the commonest errors."""
-    finished = frame["error"].isna()
-    failed = frame["error"].notna() & (frame["error"] != "not run")
-    keys = [*variables, "model"] if variables else ["condition_id", "model"]
-    table = (frame.assign(finished=finished, failed=failed)
-             .groupby(keys, sort=False)
-             .agg(samples=("request_hash", "size"), finished=("finished", "sum"),
-                  failed=("failed", "sum"))
-             .reset_index())
-    typer.echo(table.to_string(index=False))
-    typer.echo(f"\n{int(finished.sum())}/{len(frame)} samples finished, "
-               f"{int(failed.sum())} failed; cost ${frame['cost'].fillna(0).sum():.4f}")
-    errors = frame.loc[failed, "error"].value_counts()
-    for message, count in errors.head(MOST_COMMON_ERRORS).items():
+def _print_results(store: Store, experiment: Experiment) -> bool:
+    """Print conditions × models (samples, finished and failed counts), the cost and the
+    commonest errors of an experiment, counted in the store; True if every sample finished."""
+    variables = list(experiment.grid)
+    header = [*(variables or ["condition_id"]), "model", "samples", "finished", "failed"]
+    rows, totals, cost = [], [0, 0, 0], 0.0
+    for condition, values, model, *counts, condition_cost in store.condition_counts(
+            experiment.name):
+        shown = [str(json.loads(values).get(v)) for v in variables] if variables else [condition]
+        rows.append([*shown, model, *map(str, counts)])
+        totals = [total + count for total, count in zip(totals, counts, strict=True)]
+        cost += condition_cost
+    widths = [max(map(len, column)) for column in zip(header, *rows, strict=True)]
+    for row in [header, *rows]:
+        echo_untrusted(" ".join(cell.rjust(width) for cell, width in zip(row, widths,
+                                                                           strict=True)))
+    samples, finished, failed = totals
+    typer.echo(f"\n{finished}/{samples} samples finished, {failed} failed; cost ${cost:.4f}")
+    errors = store.experiment_errors(experiment.name)
+    for message, count in errors[:MOST_COMMON_ERRORS]:
         echo_untrusted(f"  {count} × {message}")
     if len(errors) > MOST_COMMON_ERRORS:
         typer.echo(f"  … and {len(errors) - MOST_COMMON_ERRORS} other error(s); "
                    "see the `error` column of the results")
+    return finished == samples
 
 
 MOST_COMMON_ERRORS = 3
 
 
-def _print_results(path: str, frame: Any = None) -> bool:
-    """Print an experiment's table (``frame``, else read from the store); True if every
-    sample finished."""
-    from workbench.experiment import load_experiment
-    from workbench.runner import results
-
-    experiment = load_experiment(path, check=False)
-    if frame is None:
-        frame = results(experiment)
-    _print_run_table(frame, [*experiment.grid])
-    return not frame["error"].notna().any()
-
-
 def _run_one(path: str, *, report: bool, out: str | None = None, judge: str | None = None,
              yes: bool = False) -> None:
+    from workbench.store import Store
+
     if report:
+        from workbench.experiment import load_experiment
         from workbench.notebook import report as report_on
 
         folder = report_on(path, out=out, judge=judge, yes=yes)
-        complete = _print_results(path)
+        with Store() as store:
+            complete = _print_results(store, load_experiment(path, check=False))
         typer.echo(f"run folder: {folder.path}\nreport: {folder.report}")
     else:
-        from workbench.runner import run
+        from workbench.runner import run_to_store
 
-        complete = _print_results(path, run(path, yes=yes))
+        with Store() as store:
+            experiment, _ = run_to_store(path, store=store, yes=yes)
+            complete = _print_results(store, experiment)
         typer.echo(f"the HTML report: workbench report {shlex.quote(path)}")
     if not complete:
         raise typer.Exit(1)

@@ -579,6 +579,25 @@ def prepare(
     return experiment, samples, store
 
 
+def run_to_store(
+    experiment: Experiment | str | Path,
+    *,
+    store: Store,
+    progress: bool = True,
+    yes: bool = False,
+) -> tuple[Experiment, float]:
+    """:func:`run` without building the table: send what ``store`` lacks of the experiment.
+    Returns the experiment and the unix time its sending started (the table's ``since``)."""
+    confirm(experiment, store, yes=yes)
+    experiment, samples, store = prepare(experiment, store)
+    started = time.time()
+    requests = [s.request for s in samples]
+    del samples  # the table is read from the store: hold neither these nor the outcomes
+    _in_sync(_send(requests, store, experiment.concurrency, experiment.batch, progress,
+                   experiment.prices, None))
+    return experiment, started
+
+
 def run(
     experiment: Experiment | str | Path,
     *,
@@ -591,16 +610,10 @@ def run(
     this run).
 
     A run above the confirmation threshold (see :func:`confirm`) needs ``yes=True``."""
-    confirm(experiment, store, yes=yes)
     owned = not isinstance(store, Store)
-    experiment, samples, store = prepare(experiment, store)
+    store = open_store(store)
     try:
-        started = time.time()
-        requests = [s.request for s in samples]
-        del samples  # the table is read from the store: hold neither these nor the outcomes
-        _in_sync(_send(requests, store, experiment.concurrency, experiment.batch, progress,
-                       experiment.prices, None))
-        del requests
+        experiment, started = run_to_store(experiment, store=store, progress=progress, yes=yes)
         return results_table(store, experiment.name, since=started)
     finally:
         if owned:  # no connection left for the garbage collector to close

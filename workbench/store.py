@@ -686,9 +686,13 @@ class Store:
         self._write("UPDATE claims SET expires = ? WHERE owner = ?",
                     (time.time() + claim_lease_s(), owner.id))
 
-    def release_claims(self, owner: ClaimOwner) -> None:
-        """Drop every claim ``owner`` still holds (its run ended or was stopped)."""
-        self._write("DELETE FROM claims WHERE owner = ?", (owner.id,))
+    def release_claims(self, owner: ClaimOwner, unsent: Iterable[str] = ()) -> None:
+        """Drop every claim ``owner`` still holds (its run ended or was stopped), and take back
+        the sending counted for the requests among ``unsent``, claimed but never sent."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM claims WHERE owner = ?", (owner.id,))
+            db.executemany("UPDATE requests SET sent = sent - 1 WHERE hash = ? AND sent > 0",
+                           [(key,) for key in unsent])
 
     # -- reading -- #
 
@@ -911,6 +915,30 @@ class Store:
             yield [row[1:] for row in page]
 
     # -- summary -- #
+
+    def condition_counts(self, name: str) -> list[tuple[str, str, str, int, int, int, float]]:
+        """Experiment ``name``'s conditions × models in plan order: condition id, the
+        condition's values as JSON, model, samples, finished, failed (a sample never sent is
+        neither) and the dollars its responses cost."""
+        return self._query(
+            "SELECT s.condition_id, s.\"values\", s.model, COUNT(*),"
+            " COUNT(r.request_hash) FILTER (WHERE r.error IS NULL), COUNT(r.error),"
+            " COALESCE(SUM(r.cost), 0.0) FROM experiment_samples s"
+            " LEFT JOIN responses r ON r.request_hash = s.request_hash"
+            " WHERE s.experiment = ? GROUP BY s.condition_id, s.model ORDER BY MIN(s.position)",
+            (name,),
+        )
+
+    def experiment_errors(self, name: str) -> list[tuple[str, int]]:
+        """The errors of experiment ``name``'s failed samples, commonest first, with how many
+        samples each hit."""
+        return self._query(
+            "SELECT r.error, COUNT(*) FROM experiment_samples s"
+            " JOIN responses r ON r.request_hash = s.request_hash"
+            " WHERE s.experiment = ? AND r.error IS NOT NULL"
+            " GROUP BY r.error ORDER BY COUNT(*) DESC, r.error",
+            (name,),
+        )
 
     def stats(self) -> dict[str, Any]:
         """Experiments, finished responses, failures, requests sent, tokens and cost."""
