@@ -355,6 +355,24 @@ def test_progress_bar_runs(tiny: Path, fake: FakeBackend,
     assert "4/4" in err and "failed=0" in err
 
 
+def test_progress_counts_are_formatted_as_often_as_drawn_and_final_at_the_end(
+    tiny: Path, fake: FakeBackend, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench import runner
+
+    formatted: list[int] = []
+    postfix = runner._Progress._postfix
+    monkeypatch.setattr(runner._Progress, "_postfix",
+                        lambda self: formatted.append(self.failures) or postfix(self))
+    samples = expand(experiment(samples=10))
+    fake.fail = {samples[0].request.hash, samples[5].request.hash}
+    run(experiment(samples=10), progress=True)  # 40 samples in well under the bar's 0.2 s
+    last = capsys.readouterr().err.strip().split("\r")[-1]
+    assert "40/40" in last and "failed=2" in last
+    assert len(formatted) < 10 and formatted[-1] == 2
+
+
 def test_batch_run_through_the_anthropic_batches_api(
     tiny: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

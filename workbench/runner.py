@@ -90,7 +90,8 @@ def progress_bar(**options: Any) -> tqdm:
 
 class _Progress:
     """A tqdm.auto bar of done / total with failures and cost so far, or nothing; tells
-    ``on_result`` of each outcome."""
+    ``on_result`` of each outcome. The failures and cost are formatted at most as often as the
+    bar is drawn, not for every sample."""
 
     def __init__(self, total: int, done: int, enabled: bool,
                  on_result: Callable[[StoredResponse], None] | None = None) -> None:
@@ -98,6 +99,7 @@ class _Progress:
         self.cost = 0.0
         self.on_result = on_result
         self.bar: tqdm | None = None
+        self._next_postfix = 0.0
         if enabled:
             self.bar = progress_bar(total=total, initial=done, unit="sample")
             self._postfix()
@@ -105,6 +107,7 @@ class _Progress:
     def _postfix(self) -> None:
         if self.bar is not None:
             self.bar.set_postfix(failed=self.failures, cost=f"${self.cost:.4f}", refresh=False)
+            self._next_postfix = time.monotonic() + self.bar.mininterval
 
     def advance(self, stored: StoredResponse) -> None:
         if stored.ok:
@@ -112,13 +115,15 @@ class _Progress:
         else:
             self.failures += 1
         if self.bar is not None:
-            self._postfix()
+            if time.monotonic() >= self._next_postfix:
+                self._postfix()
             self.bar.update(1)
         if self.on_result is not None:
             self.on_result(stored)
 
     def close(self) -> None:
         if self.bar is not None:
+            self._postfix()  # the final counts, whenever the last was drawn
             self.bar.close()
 
 
