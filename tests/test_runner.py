@@ -496,3 +496,12 @@ def test_a_run_claims_a_chunk_at_a_time_and_counts_only_what_it_sent(
     with Store() as store:
         assert store.stats()["requests_sent"] == 40 + sent
         assert store._query("SELECT COUNT(*) FROM claims") == [(0,)]
+
+
+def test_samples_of_a_condition_share_one_values_mapping_when_registered(tiny: Path) -> None:
+    """A 100,000-sample experiment registers a few conditions' values, not a copy a sample."""
+    records = [s.record() for s in expand(experiment(samples=5))]
+    by_condition: dict[str, set[int]] = {}
+    for record in records:
+        by_condition.setdefault(record.condition_id, set()).add(id(record.values))
+    assert len(records) == 20 and [len(ids) for ids in by_condition.values()] == [1, 1]

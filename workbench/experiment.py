@@ -270,7 +270,7 @@ class Sample:
     prompt_hash: str
 
     def record(self) -> SampleRecord:
-        return SampleRecord(self.request, self.condition_id, dict(self.values), self.prompt_hash)
+        return SampleRecord(self.request, self.condition_id, self.values, self.prompt_hash)
 
 
 def sample_seed(seed: int, sample_index: int) -> int:

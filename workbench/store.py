@@ -263,7 +263,7 @@ class SampleRecord:
 
     request: Request
     condition_id: str
-    values: dict[str, str]
+    values: Mapping[str, str]  # one mapping a condition, shared by its samples
     prompt_hash: str
 
 
@@ -860,7 +860,7 @@ class Store:
             db.execute("DELETE FROM experiment_samples WHERE experiment = ?", (name,))
             self._insert_requests(db, (s.request for s in samples))
             conditions = {s.condition_id: s.values for s in samples}
-            values_json = {condition: canonical_json(values)
+            values_json = {condition: canonical_json(dict(values))
                            for condition, values in conditions.items()}  # once a condition
             db.executemany(
                 "INSERT OR IGNORE INTO experiment_samples (experiment, position, request_hash,"
