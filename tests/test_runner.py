@@ -398,6 +398,38 @@ def test_batch_run_through_the_anthropic_batches_api(
     assert row["cost"] == pytest.approx(full_price / 2)
 
 
+def test_a_batch_is_marked_collected_only_once_its_results_are_stored(
+    tiny: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer thread stores a batch's results; the batch is marked collected after them, so
+    a run killed in between collects it again rather than losing what it paid for."""
+    from servers import FakeServer
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    monkeypatch.setenv("WORKBENCH_BATCH_POLL", "0.01")
+    stored_when_finished: list[int] = []
+    finish_batch = Store.finish_batch
+
+    def checking(self: Store, provider: str, batch_id: str) -> None:
+        with Store() as reader:  # another connection: sees only what is committed
+            stored_when_finished.append(reader.stats()["responses"])
+        finish_batch(self, provider, batch_id)
+
+    record_all = Store.record_all
+
+    def slow(self: Store, outcomes: Sequence[Outcome], **options: object) -> list:
+        time.sleep(0.2)  # a writer that lags behind the results arriving
+        return record_all(self, outcomes, **options)
+
+    monkeypatch.setattr(Store, "finish_batch", checking)
+    monkeypatch.setattr(Store, "record_all", slow)
+    with FakeServer("anthropic", batch_poll_rounds=1) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        frame = run(experiment(models=["anthropic/claude-test"], batch=True), progress=False)
+    assert len(frame) == 6 and frame["error"].isna().all()
+    assert stored_when_finished == [6]
+
+
 def test_execute_reports_each_outcome_as_it_is_stored(tiny: Path, fake: FakeBackend) -> None:
     samples = expand(experiment(samples=2))
     fake.fail = {samples[1].request.hash}
