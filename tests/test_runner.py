@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -309,6 +310,26 @@ def test_in_turn_stops_starting_after_a_failure_and_raises_it() -> None:
     with pytest.raises(ValueError, match="sample 3 failed"):
         asyncio.run(_in_turn((one(i) for i in range(100)), at_once=4))
     assert len(started) < 12 and set(finished) == set(started) - {3}
+
+
+def test_in_turn_takes_a_failure_to_make_the_next_one_as_its_failure() -> None:
+    """Making the next coroutine can fail (claiming its chunk in a store that broke): no more
+    start, those started finish, and that failure is raised."""
+    finished: list[int] = []
+
+    async def one(index: int) -> None:
+        await asyncio.sleep(0.01)
+        finished.append(index)
+
+    def made() -> Iterator[Coroutine[Any, Any, None]]:
+        for index in range(100):
+            if index == 6:
+                raise StoreError("the store is read-only")
+            yield one(index)
+
+    with pytest.raises(StoreError, match="read-only"):
+        asyncio.run(_in_turn(made(), at_once=4))
+    assert sorted(finished) == [0, 1, 2, 3, 4, 5]
 
 
 def test_in_turn_cancelled_cancels_what_it_started() -> None:
