@@ -276,6 +276,25 @@ def test_a_run_keeps_a_few_tasks_per_slot_not_one_a_sample(tiny: Path, fake: Fak
     assert 2 < max(seen) <= TASKS_PER_SLOT * 2
 
 
+def test_a_run_of_a_file_reads_it_once(tiny: Path, tmp_path: Path, fake: FakeBackend,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Confirming and running share one load of the file (not one each)."""
+    from workbench import experiment as experiment_module
+
+    path = tmp_path / "e.yaml"
+    path.write_text("name: e\nscenario: tiny\ngrid: {mood: [calm, tense]}\nmodels: [fake/a]\n")
+    loads: list[Path] = []
+    load = experiment_module.load_experiment
+
+    def counting(where: Path, **options: Any) -> Experiment:
+        loads.append(where)
+        return load(where, **options)
+
+    monkeypatch.setattr(experiment_module, "load_experiment", counting)
+    assert len(run(path, progress=False)) == 2
+    assert loads == [path]
+
+
 def test_a_run_finds_each_model_s_price_once(tiny: Path, fake: FakeBackend,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Pricing is off the hot path: 12 responses of two models, two look-ups in the table; the

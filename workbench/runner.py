@@ -593,6 +593,7 @@ def run_to_store(
 ) -> tuple[Experiment, float]:
     """:func:`run` without building the table: send what ``store`` lacks of the experiment.
     Returns the experiment and the unix time its sending started (the table's ``since``)."""
+    experiment = as_experiment(experiment)  # a file is read once, for confirming and running
     confirm(experiment, store, yes=yes)
     experiment, samples, store = prepare(experiment, store)
     started = time.time()
