@@ -34,8 +34,9 @@ from servers import FakeServer  # noqa: E402
 
 from workbench.experiment import expand, validate_experiment  # noqa: E402
 from workbench.models.base import Request  # noqa: E402
-from workbench.runner import run  # noqa: E402
+from workbench.runner import prepare, run  # noqa: E402
 from workbench.store import Store  # noqa: E402
+from workbench.table import results_table  # noqa: E402
 
 LATENCY = 0.1
 GRID = {
@@ -178,6 +179,16 @@ def main() -> None:
         frame = run(experiment, progress=not args.no_progress, yes=True)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
         stats = Store().stats()
+        # the run's serial parts, timed on their own: before its first request it expands and
+        # registers the samples (here those of another seed, so none is registered yet); after
+        # its last answer it builds the table
+        start = time.perf_counter()
+        prepare(validate_experiment({**definition, "name": "bench-serial", "seed": 3}))
+        before_sending = time.perf_counter() - start
+        start = time.perf_counter()
+        with Store() as store:
+            results_table(store, experiment.name)
+        table = time.perf_counter() - start
         sent = received() - 2 * len(fresh)
         # the same run from the command line, with another seed so that every request is new
         whole = whole_process({**definition, "name": "bench-whole-process", "seed": 2})
@@ -192,6 +203,8 @@ def main() -> None:
     print(f"backend alone      {floor:.2f} s ({floor / ideal:.3f} x ideal): the same requests "
           "through backend.complete, same concurrency, no runner/store/progress")
     print(f"runner overhead    {wall / floor:.3f} x the backend alone")
+    print(f"serial parts       {before_sending:.2f} s expanding and registering before the "
+          f"first request, {table:.2f} s building the table after the last answer")
     print(f"whole process      {whole:.2f} s ({whole / ideal:.3f} x ideal; goal <= 1.3): "
           "`workbench run FILE` in a new process, start and imports included")
     print(f"client CPU a sample {cpu / total * 1000:.2f} ms (bare client "
