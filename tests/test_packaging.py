@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -27,4 +29,17 @@ def test_python_versions_agree(repo: Path) -> None:
 
 def test_console_script_points_at_the_cli(repo: Path) -> None:
     project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["workbench"] == "workbench.cli:main"
+    assert project["scripts"]["workbench"] == "workbench.cli:command"
+
+
+def test_the_program_leaves_its_objects_to_the_process_s_end() -> None:
+    """The console script freezes what the command made (so the collector does not go through
+    it all again as the process exits), after its output and before the atexit handlers."""
+    code = ("import atexit, gc, sys\nfrom workbench.cli import command\n"
+            "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 10_000))\n"
+            "sys.argv = ['workbench', 'scenarios', 'list']\ncommand()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "blackmail" in done.stdout
+    assert done.stdout.rstrip().endswith("frozen at exit: True")
