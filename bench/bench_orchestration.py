@@ -183,8 +183,10 @@ def main() -> None:
         # registers the samples (here those of another seed, so none is registered yet); after
         # its last answer it builds the table
         start = time.perf_counter()
-        prepare(validate_experiment({**definition, "name": "bench-serial", "seed": 3}))
+        *_, prepared = prepare(validate_experiment({**definition, "name": "bench-serial",
+                                                    "seed": 3}))
         before_sending = time.perf_counter() - start
+        prepared.close()
         start = time.perf_counter()
         with Store() as store:
             results_table(store, experiment.name)
